@@ -1,0 +1,120 @@
+"""Composition root: settings → store → adapters → bot → aiohttp app. `python app.py` serves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from microsoft_agents.activity import load_configuration_from_env
+from microsoft_agents.authentication.msal import MsalConnectionManager
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+
+from bot.access import RoleResolver
+from bot.agent import ProcurementAgent, send_friendly_error
+from bot.routes import router
+from bot.server import build_web_app
+from bot.storage import SqlStorage
+from dialogs.services import Services
+from procurement.people import People
+from procurement.store import Store
+from settings import Settings, load_settings
+
+log = logging.getLogger("innkjop")
+
+
+@dataclass
+class Runtime:
+    """Everything `build_app` made, for tests and for shutdown."""
+
+    settings: Settings
+    store: Store
+    services: Services
+    agent: ProcurementAgent
+    adapter: CloudAdapter
+    connection_manager: MsalConnectionManager
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    store = Store(settings.effective_database_url)
+    await store.migrate()
+    sdk_config = load_configuration_from_env(settings.sdk_connection_env())
+    connection_manager = MsalConnectionManager(**sdk_config)
+    adapter = CloudAdapter(connection_manager=connection_manager)
+    adapter.on_turn_error = send_friendly_error  # never the SDK's default (it shows exception text)
+    services = Services(
+        store=store, people=People(store), default_language=settings.default_language
+    )
+    roles = RoleResolver(settings.procurement_user_ids, settings.procurement_group_id)
+    agent = ProcurementAgent(
+        services=services,
+        router=router,
+        roles=roles,
+        storage=SqlStorage(store),
+        connection_manager=connection_manager,
+        tenant_filter=settings.tenant_filter,
+        bot_app_id=settings.client_id,
+    )
+    return Runtime(
+        settings=settings,
+        store=store,
+        services=services,
+        agent=agent,
+        adapter=adapter,
+        connection_manager=connection_manager,
+    )
+
+
+async def build_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or load_settings()
+    runtime = await build_runtime(settings)
+    app = build_web_app(
+        agent=runtime.agent,
+        adapter=runtime.adapter,
+        agent_configuration=runtime.connection_manager.get_default_connection_configuration(),
+        store=runtime.store,
+        local_mode=settings.local_mode,
+    )
+    app["runtime"] = runtime
+
+    async def on_shutdown(_app: web.Application) -> None:
+        for task in runtime.background:
+            task.cancel()
+        await asyncio.gather(*runtime.background, return_exceptions=True)
+        await runtime.store.close()
+
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+def announce(settings: Settings) -> None:
+    where = f"http://{settings.host}:{settings.port}/api/messages"
+    if settings.local_mode:
+        log.warning(
+            "LOCAL MODE: no Entra app configured; anonymous requests accepted from loopback only; "
+            "Graph replaced by local adapters under %s/; database %s; serving %s",
+            settings.data_dir,
+            settings.effective_database_url.split("://")[0],
+            where,
+        )
+    else:
+        log.info("serving %s for app %s (JWT validation on)", where, settings.client_id)
+
+
+def main() -> None:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    announce(settings)
+    web.run_app(build_app(settings), host=settings.host, port=settings.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Verb and text-command tables. Routes in `routes.py` register here with one decorator each."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogs.base import Actor, Reply
+from dialogs.services import Services
+
+VerbHandler = Callable[[Services, Actor, dict[str, Any]], Awaitable[Reply]]
+TextHandler = Callable[[Services, Actor, re.Match[str]], Awaitable[Reply]]
+SearchHandler = Callable[[Services, Actor, str, int], Awaitable[list[dict[str, str]]]]
+
+
+@dataclass
+class Router:
+    verbs: dict[str, VerbHandler] = field(default_factory=dict)
+    texts: list[tuple[re.Pattern[str], TextHandler]] = field(default_factory=list)
+    searches: dict[str, SearchHandler] = field(default_factory=dict)
+    fallback_text: TextHandler | None = None
+
+    def verb(self, name: str) -> Callable[[VerbHandler], VerbHandler]:
+        def register(func: VerbHandler) -> VerbHandler:
+            if name in self.verbs:
+                raise ValueError(f"verb {name} registered twice")
+            self.verbs[name] = func
+            return func
+
+        return register
+
+    def text(self, *patterns: str) -> Callable[[TextHandler], TextHandler]:
+        """Commands match the whole message, case-insensitively, ignoring surrounding space."""
+
+        def register(func: TextHandler) -> TextHandler:
+            for pattern in patterns:
+                self.texts.append(
+                    (re.compile(rf"^\s*(?:{pattern})\s*[.!?]*\s*$", re.IGNORECASE), func)
+                )
+            return func
+
+        return register
+
+    def search(self, dataset: str) -> Callable[[SearchHandler], SearchHandler]:
+        def register(func: SearchHandler) -> SearchHandler:
+            self.searches[dataset] = func
+            return func
+
+        return register
+
+    def otherwise(self, func: TextHandler) -> TextHandler:
+        self.fallback_text = func
+        return func
+
+    def match_text(self, message: str) -> tuple[TextHandler, re.Match[str]] | None:
+        for pattern, handler in self.texts:
+            found = pattern.match(message)
+            if found:
+                return handler, found
+        return None

@@ -1,0 +1,152 @@
+"""The database: engine, migrations at start, one unit of work per user action.
+
+SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) by `DATABASE_URL` for
+production and several app instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from .db import AuditEntry, Counter, OutboxItem, utcnow
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same for every instance of this app.
+_MIGRATION_LOCK_ID = 0x1A7E_0C0D
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            db_path = url.split("///", 1)[-1]
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def migrate(self) -> None:
+        """Bring the schema to head. Safe when several instances start at once."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+        def upgrade(sync_conn: sa.Connection) -> None:
+            cfg.attributes["connection"] = sync_conn
+            command.upgrade(cfg, "head")
+
+        async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
+            await conn.run_sync(upgrade)
+
+    async def healthy(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), timeout=3)
+            return True
+        except Exception:
+            log.exception("database health check failed")
+            return False
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: everything commits together or nothing does."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def next_number(session: AsyncSession, prefix: str, year: int) -> str:
+    """Next reference such as BM-2026-0001, allocated inside the caller's transaction."""
+    name = f"{prefix}-{year}"
+    row = await session.execute(
+        sa.update(Counter)
+        .where(Counter.name == name)
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    )
+    value = row.scalar_one_or_none()
+    if value is None:
+        session.add(Counter(name=name, value=1))
+        await session.flush()
+        value = 1
+    return f"{name}-{value:04d}"
+
+
+def audit(
+    session: AsyncSession,
+    *,
+    actor_aad_id: str,
+    actor_name: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    activity_id: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            actor_aad_id=actor_aad_id,
+            actor_name=actor_name,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            activity_id=activity_id,
+            details=details or {},
+        )
+    )
+
+
+def enqueue(
+    session: AsyncSession,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    *,
+    not_before: datetime | None = None,
+) -> None:
+    """Append a side effect to the outbox in the caller's transaction."""
+    session.add(
+        OutboxItem(
+            kind=kind, idempotency_key=key, payload=payload, next_attempt_at=not_before or utcnow()
+        )
+    )
