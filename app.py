@@ -14,12 +14,21 @@ from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 
 from bot.access import RoleResolver
+from bot.effects import Effects, ReminderCardSource
+from bot.proactive import ProactiveSender
+from bot.reminder_worker import ReminderWorker
 from bot.agent import ProcurementAgent, send_friendly_error
 from bot.routes import router
 from bot.server import build_web_app
 from bot.storage import SqlStorage
 from dialogs.services import Services
+from integrations.factory import build_chat_installer, build_directory
+from procurement.contracts_service import Contracts
+from procurement.needs_service import NeedsReports
+from procurement.outbox import OutboxWorker
 from procurement.people import People
+from procurement.reminders_service import Reminders
+from procurement.rules import load_rules
 from procurement.store import Store
 from settings import Settings, load_settings
 
@@ -36,6 +45,9 @@ class Runtime:
     agent: ProcurementAgent
     adapter: CloudAdapter
     connection_manager: MsalConnectionManager
+    sender: ProactiveSender
+    outbox: OutboxWorker
+    reminder_worker: ReminderWorker
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -50,6 +62,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         store=store, people=People(store), default_language=settings.default_language
     )
     roles = RoleResolver(settings.procurement_user_ids, settings.procurement_group_id)
+    outbox = OutboxWorker(store, {})
     agent = ProcurementAgent(
         services=services,
         router=router,
@@ -58,6 +71,16 @@ async def build_runtime(settings: Settings) -> Runtime:
         connection_manager=connection_manager,
         tenant_filter=settings.tenant_filter,
         bot_app_id=settings.client_id,
+        on_turn_done=outbox.wakeup.set,
+    )
+    sender = ProactiveSender(
+        adapter, people, app_id=settings.client_id, local_mode=settings.local_mode,
+        installer=build_chat_installer(settings),
+    )
+    effects = Effects(services, sender, intake_channel_id=settings.intake_channel_id)
+    outbox.handlers.update(effects.handlers())
+    reminder_worker = ReminderWorker(
+        services.reminders, sender, ReminderCardSource(services), followup_channel_id=settings.followup_channel_id
     )
     return Runtime(
         settings=settings,
@@ -66,6 +89,9 @@ async def build_runtime(settings: Settings) -> Runtime:
         agent=agent,
         adapter=adapter,
         connection_manager=connection_manager,
+        sender=sender,
+        outbox=outbox,
+        reminder_worker=reminder_worker,
     )
 
 
@@ -80,6 +106,19 @@ async def build_app(settings: Settings | None = None) -> web.Application:
         local_mode=settings.local_mode,
     )
     app["runtime"] = runtime
+
+    async def on_startup(_app: web.Application) -> None:
+        if settings.run_workers:
+            runtime.background.append(
+                asyncio.create_task(runtime.outbox.run_forever(settings.worker_poll_seconds), name="outbox")
+            )
+            runtime.background.append(
+                asyncio.create_task(
+                    runtime.reminder_worker.run_forever(settings.reminder_poll_seconds), name="reminders"
+                )
+            )
+
+    app.on_startup.append(on_startup)
 
     async def on_shutdown(_app: web.Application) -> None:
         for task in runtime.background:

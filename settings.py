@@ -52,6 +52,9 @@ class Settings:
     graph_base_url: str = ""
     run_workers: bool = True
     worker_poll_seconds: float = 2.0
+    reminder_poll_seconds: float = 30.0
+    reminder_working_hours: bool = True
+    playground_config: Path = Path(".m365agentsplayground.yml")
     log_level: str = "INFO"
     sdk_env: Mapping[str, str] = field(default_factory=dict)
 
@@ -122,6 +125,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
         graph_base_url=env.get("GRAPH_BASE_URL", "").strip().rstrip("/"),
         run_workers=env.get("RUN_WORKERS", "true").strip().lower() not in ("0", "false", "no"),
         worker_poll_seconds=float(env.get("WORKER_POLL_SECONDS", "2") or 2),
+        reminder_poll_seconds=float(env.get("REMINDER_POLL_SECONDS", "30") or 30),
+        reminder_working_hours=env.get("REMINDER_WORKING_HOURS", "").strip().lower() != "always",
+        playground_config=Path(env.get("PLAYGROUND_CONFIG", "").strip() or ".m365agentsplayground.yml"),
         log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         sdk_env=dict(env),
     )

@@ -132,6 +132,14 @@ class ProcurementAgent:
         app.invoke("application/search")(self._on_search)
         app.invoke()(self._on_other_invoke)
         app.error(self._on_error)
+        if self.on_turn_done is not None:
+            app.after_turn(self._after_turn)
+
+    async def _after_turn(self, context: TurnContext, state: TurnState) -> bool:
+        # A turn may have queued side effects: wake the outbox instead of waiting for its poll.
+        if self.on_turn_done is not None:
+            self.on_turn_done()
+        return True
 
     # -- before every turn ---------------------------------------------------------------
 

@@ -60,3 +60,7 @@ class Router:
             if found:
                 return handler, found
         return None
+
+
+# The one registry; route modules (`routes.py`, `routes_contracts.py`) add to it on import.
+router = Router()

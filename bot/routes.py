@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dialogs import home
+from dialogs import home, needs_report
 from dialogs.base import Actor, Reply
 from dialogs.services import Services
 
-from .router import Router
-
-router = Router()
+from .router import router
 
 
 @router.verb("home.help")
@@ -50,3 +48,58 @@ async def deviation_text(s: Services, actor: Actor, match: re.Match[str]) -> Rep
 @router.otherwise
 async def unknown_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
     return home.help_reply(actor)
+
+
+# -- needs reports -------------------------------------------------------------------------
+
+
+@router.text("behovsmelding", "ny behovsmelding", "needs report", "new needs report", "meld behov")
+async def needs_report_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
+    return await needs_report.open_form(s, actor, {})
+
+
+@router.text("mine behovsmeldinger", "my needs reports")
+async def my_needs_reports_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
+    return await needs_report.mine(s, actor, {})
+
+
+@router.verb("needs_report.open")
+async def needs_report_open(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.open_form(s, actor, data)
+
+
+@router.verb("needs_report.submit")
+async def needs_report_submit(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.submit(s, actor, data)
+
+
+@router.verb("needs_report.save_draft")
+async def needs_report_save_draft(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.save_draft(s, actor, data)
+
+
+@router.verb("needs_report.mine")
+async def needs_report_mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.mine(s, actor, data)
+
+
+@router.verb("needs_report.withdraw")
+async def needs_report_withdraw(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.withdraw(s, actor, data)
+
+
+@router.verb("needs_report.approve")
+async def needs_report_approve(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.decide(s, actor, data, "approve")
+
+
+@router.verb("needs_report.reject")
+async def needs_report_reject(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.decide(s, actor, data, "reject")
+
+
+@router.verb("needs_report.request_info")
+async def needs_report_request_info(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.decide(s, actor, data, "request_info")
+
+from . import routes_contracts  # noqa: E402,F401  (registers the contract routes)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
+from procurement.contracts_service import Contracts
+from procurement.needs_service import NeedsReports
+from procurement.ports import Directory
 from procurement.people import People
+from procurement.reminders_service import Reminders
 from procurement.store import Store
+
+OSLO = ZoneInfo("Europe/Oslo")
 
 
 def _now() -> datetime:
@@ -18,5 +25,15 @@ def _now() -> datetime:
 class Services:
     store: Store
     people: People
+    needs: NeedsReports
+    contracts: Contracts
+    reminders: Reminders
+    directory: Directory
     default_language: str = "nb"
+    # Teams' people picker needs a tenant; local mode types names instead.
+    people_picker: bool = False
     clock: Callable[[], datetime] = field(default=_now)
+
+    def today(self) -> date:
+        """Today in Norway: dates on forms and deadlines are Norwegian calendar dates."""
+        return self.clock().astimezone(OSLO).date()

@@ -139,3 +139,40 @@ class People:
     async def user(self, aad_id: str) -> User | None:
         async with self.store.session() as session:
             return await session.get(User, aad_id)
+
+    async def any_reference(self, conversation_type: str | None = None) -> ConversationRef | None:
+        """A recent reference, for its service URL when reaching a chat we have not seen."""
+        query = sa.select(ConversationRef).order_by(ConversationRef.updated_at.desc()).limit(1)
+        if conversation_type:
+            query = query.where(ConversationRef.conversation_type == conversation_type)
+        async with self.store.session() as session:
+            return await session.scalar(query)
+
+    async def add_reference(
+        self, conversation_id: str, service_url: str, tenant_id: str, aad_id: str, reference: dict[str, Any]
+    ) -> None:
+        async with self.store.session() as session:
+            ins = _insert(session)
+            values: dict[str, Any] = {
+                "conversation_id": conversation_id,
+                "conversation_type": "personal",
+                "service_url": service_url,
+                "channel_id": "msteams",
+                "tenant_id": tenant_id,
+                "user_aad_id": aad_id,
+                "reference": reference,
+                "installed": True,
+                "updated_at": utcnow(),
+            }
+            await session.execute(ins(ConversationRef).values(**values).on_conflict_do_nothing())
+
+    async def mark_unreachable(self, aad_id: str, conversation_id: str, reason: str = "blocked") -> None:
+        async with self.store.session() as session:
+            await session.execute(
+                sa.update(ConversationRef)
+                .where(ConversationRef.conversation_id == conversation_id)
+                .values(installed=False, updated_at=utcnow())
+            )
+            await session.execute(
+                sa.update(User).where(User.aad_object_id == aad_id).values(unreachable_reason=reason[:400])
+            )

@@ -1,0 +1,161 @@
+"""Proactive messages: send or update a card in a stored conversation, within Teams' limits.
+
+Errors are sorted for the outbox: 429 (and 412/502/503/504) are worth retrying later
+(`RetryLater`, honouring Retry-After); 403/404 mean the user blocked or removed the app
+(`Unreachable`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+import aiohttp
+from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference
+from microsoft_agents.hosting.core import ChannelServiceAdapter, TurnContext
+from microsoft_agents.hosting.core.authorization import ClaimsIdentity
+
+from procurement.outbox import RetryLater
+from procurement.people import People
+from procurement.ports import ChatInstaller, UnreachableUser
+
+from .agent import card_attachment
+from .rate_limit import SendLimiter
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = {412, 429, 502, 503, 504}
+GONE = {403, 404}
+
+
+class Unreachable(UnreachableUser):
+    """The conversation can't be messaged (bot blocked, app removed, no reference)."""
+
+
+class ProactiveSender:
+    def __init__(
+        self,
+        adapter: ChannelServiceAdapter,
+        people: People,
+        *,
+        app_id: str,
+        local_mode: bool,
+        limiter: SendLimiter | None = None,
+        installer: ChatInstaller | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.people = people
+        self.app_id = app_id
+        self.local_mode = local_mode
+        self.limiter = limiter or SendLimiter()
+        self.installer = installer
+
+    async def _continue(self, reference: dict[str, Any], work: Any) -> Any:
+        conv_ref = ConversationReference.model_validate(reference)
+        continuation = conv_ref.get_continuation_activity()
+        result: dict[str, Any] = {}
+
+        async def callback(context: TurnContext) -> None:
+            result["value"] = await work(context)
+
+        try:
+            if self.local_mode:
+                # Anonymous local mode: empty claims, or the SDK tries MSAL and fails.
+                await self.adapter.continue_conversation_with_claims(ClaimsIdentity({}), continuation, callback)
+            else:
+                await self.adapter.continue_conversation(self.app_id, continuation, callback)
+        except aiohttp.ClientResponseError as err:
+            if err.status in RETRYABLE:
+                retry_after = _retry_after(err)
+                raise RetryLater(retry_after, f"connector answered {err.status}") from err
+            if err.status in GONE:
+                raise Unreachable(f"Teams answered {err.status}") from err
+            raise
+        except (aiohttp.ClientConnectionError, TimeoutError) as err:
+            raise RetryLater(None, f"connector unreachable: {type(err).__name__}") from err
+        return result.get("value")
+
+    async def _reference(self, conversation_id: str, channel: bool) -> dict[str, Any]:
+        ref = await self.people.reference(conversation_id)
+        if ref is not None and ref.installed:
+            return ref.reference
+        if channel and ref is None:
+            # A team channel we have not seen a message in: Teams accepts posts to a channel
+            # by its id, through the service URL of the same tenant.
+            template = await self.people.any_reference(conversation_type="channel") or await self.people.any_reference()
+            if template is not None:
+                reference = dict(template.reference)
+                reference["conversation"] = {"id": conversation_id, "conversationType": "channel",
+                                             "isGroup": True, "tenantId": template.tenant_id}
+                reference.pop("user", None)
+                return reference
+        raise Unreachable(f"no usable reference for conversation {conversation_id}")
+
+    async def send_card(self, conversation_id: str, card: dict[str, Any], *, channel: bool = False) -> str:
+        """Post a card in a conversation; returns the new message id."""
+        reference = await self._reference(conversation_id, channel)
+        await self.limiter.acquire(conversation_id)
+
+        async def work(context: TurnContext) -> str:
+            response = await context.send_activity(
+                Activity(type=ActivityTypes.message, attachments=[card_attachment(card)])
+            )
+            return str(getattr(response, "id", "") or "")
+
+        return str(await self._continue(reference, work))
+
+    async def update_card(self, conversation_id: str, activity_id: str, card: dict[str, Any]) -> None:
+        reference = await self._reference(conversation_id, channel=True)
+        await self.limiter.acquire(conversation_id)
+
+        async def work(context: TurnContext) -> None:
+            await context.update_activity(
+                Activity(
+                    type=ActivityTypes.message,
+                    id=activity_id,
+                    conversation=context.activity.conversation,
+                    attachments=[card_attachment(card)],
+                )
+            )
+
+        await self._continue(reference, work)
+
+    async def personal_conversation(self, aad_id: str) -> str:
+        """The user's personal chat with the bot; installs the app for them if needed."""
+        ref = await self.people.personal_reference(aad_id)
+        if ref is not None:
+            return ref.conversation_id
+        if self.installer is None:
+            raise Unreachable("no personal chat with the user and no Graph installer")
+        chat_id = await self.installer.ensure_personal_chat(aad_id)
+        template = await self.people.any_reference()
+        if template is None:
+            raise Unreachable("no known service URL to reach the installed chat")
+        reference = dict(template.reference)
+        reference["conversation"] = {"id": chat_id, "conversationType": "personal", "tenantId": template.tenant_id}
+        reference["user"] = {"id": "", "aadObjectId": aad_id}
+        await self.people.add_reference(chat_id, template.service_url, template.tenant_id, aad_id, reference)
+        return chat_id
+
+    async def send_to_user(self, aad_id: str, card: dict[str, Any]) -> tuple[str, str]:
+        conversation_id = await self.personal_conversation(aad_id)
+        try:
+            activity_id = await self.send_card(conversation_id, card)
+        except Unreachable:
+            await self.people.mark_unreachable(aad_id, conversation_id)
+            raise
+        return conversation_id, activity_id
+
+
+def _retry_after(err: aiohttp.ClientResponseError) -> float | None:
+    raw = (err.headers or {}).get("Retry-After") if err.headers else None
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def backoff(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * 2 ** max(0, attempt)))

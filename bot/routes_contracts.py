@@ -1,0 +1,68 @@
+"""Thin routes for the contract register and its reminders."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dialogs import contracts
+from dialogs.base import Actor, Reply
+from dialogs.services import Services
+
+from .router import router
+
+
+@router.text("mine kontrakter", "mine avtaler", "my contracts", "kontrakter", "contracts")
+async def my_contracts_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
+    return await contracts.mine(s, actor, {})
+
+
+@router.text(r"(?:finn|søk|sok)\s+(?:kontrakt|kontrakter|avtale|avtaler)\s+(?P<query>.+)",
+             r"(?:find|search)\s+(?:contract|contracts)\s+(?P<query>.+)")
+async def search_contracts_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
+    return await contracts.search(s, actor, match.group("query").strip())
+
+
+@router.text("ny kontrakt", "new contract", "registrer kontrakt")
+async def new_contract_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
+    return await contracts.new_form(s, actor, {})
+
+
+@router.verb("contracts.mine")
+async def contracts_mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await contracts.mine(s, actor, data)
+
+
+@router.verb("contracts.new")
+async def contracts_new(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await contracts.new_form(s, actor, data)
+
+
+@router.verb("contracts.save")
+async def contracts_save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await contracts.save(s, actor, data)
+
+
+@router.search("contracts")
+async def contracts_typeahead(s: Services, actor: Actor, query: str, limit: int) -> list[dict[str, str]]:
+    return await contracts.typeahead(s, actor, query, limit)
+
+
+@router.verb("reminder.extend_option")
+async def reminder_extend(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await contracts.answer(s, actor, data, "extend_option")
+
+
+@router.verb("reminder.new_needs_report")
+async def reminder_new_needs_report(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await contracts.answer(s, actor, data, "new_needs_report")
+
+
+@router.verb("reminder.not_relevant")
+async def reminder_not_relevant(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await contracts.answer(s, actor, data, "not_relevant")
+
+
+@router.verb("reminder.snooze")
+async def reminder_snooze(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await contracts.answer(s, actor, data, "snooze")

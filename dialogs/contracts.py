@@ -1,0 +1,381 @@
+"""Contracts: 'mine kontrakter', search, the new-contract card, and reminder cards and answers."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+from cards.render import render_card
+from cards.strings import register, text
+from procurement.contract_form import CONTRACT_FORM_FIELDS, validate_contract_form
+from procurement.contracts_service import ContractView
+from procurement.db import Contract, Reminder
+from procurement.money import format_nok
+
+from . import home, needs_report
+from .base import Actor, Reply, as_text
+from .services import Services
+
+register(
+    nb={
+        "ct_mine_title": "Mine kontrakter",
+        "ct_mine_intro": "Kontrakter der du er avtaleforvalter, med neste frist.",
+        "ct_mine_empty": "Du er ikke registrert som avtaleforvalter for noen løpende kontrakter.",
+        "ct_search_title": "Kontrakter som passer «{query}»",
+        "ct_search_empty": "Fant ingen kontrakter. Skriv «finn kontrakt» og et ord fra tittel, leverandør eller avtalenummer.",
+        "ct_search_limited": "Du ser leverandør, tittel og periode. Priser og interne notater er unntatt offentlighet.",
+        "ct_fact_ref": "Avtalenummer",
+        "ct_fact_supplier": "Leverandør",
+        "ct_fact_period": "Periode",
+        "ct_fact_next": "Neste frist",
+        "ct_fact_value": "Verdi (eks. mva.)",
+        "ct_fact_type": "Avtaletype",
+        "ct_fact_manager": "Avtaleforvalter",
+        "ct_fact_risk": "Risiko",
+        "ct_fact_notes": "Interne notater",
+        "ct_fact_case": "Arkivsak",
+        "ct_no_deadline": "ingen",
+        "ct_deadline_option_notice": "opsjonsfrist {date}",
+        "ct_deadline_end": "avtalen utløper {date}",
+        "ct_deadline_control": "kontroll {date}",
+        "ct_deadline_new_competition": "ny konkurranse bør starte {date}",
+        "ct_form_title": "Ny kontrakt i kontraktsregisteret",
+        "ct_form_intro": "Datoer som 31.12.2026, beløp som 1 250 000. Opsjoner som «1+1» (to ettårige) eller «12;6» (måneder).",
+        "ct_required": "Feltet må fylles ut.",
+        "ct_errors_summary": "Kontrakten er ikke lagret. Rett feltene som er merket ({count}). Alt du skrev er tatt vare på.",
+        "ct_controls_placeholder": "f.eks. 30.06.2027 Lønnskontroll; 15.01.2028 HMS-kontroll",
+        "ct_risk_low": "Lav",
+        "ct_risk_medium": "Middels",
+        "ct_risk_high": "Høy",
+        "ct_save": "Lagre kontrakt",
+        "ct_saved_title": "Kontrakt {ref} er {outcome}",
+        "ct_outcome_created": "registrert",
+        "ct_outcome_updated": "oppdatert",
+        "ct_outcome_unchanged": "uendret",
+        "ct_saved_body": "Påminnelser om opsjoner, avtaleslutt og kontroller sendes avtaleforvalteren i Teams.",
+        "ct_label_external_ref": "Avtalenummer *",
+        "ct_label_title": "Tittel *",
+        "ct_label_supplier_name": "Leverandør *",
+        "ct_label_supplier_org_no": "Organisasjonsnummer",
+        "ct_label_category": "Kategori *",
+        "ct_label_agreement_type": "Avtaletype *",
+        "ct_label_start_date": "Startdato *",
+        "ct_label_end_date": "Sluttdato *",
+        "ct_label_options": "Opsjoner",
+        "ct_label_option_notice": "Varslingsfrist for første opsjon",
+        "ct_label_value_nok": "Verdi eks. mva. *",
+        "ct_label_manager": "Avtaleforvalter (e-post) *",
+        "ct_label_risk_level": "Risiko",
+        "ct_label_controls": "Planlagte kontroller",
+        "ct_label_archive_case_no": "Arkivsak",
+        "ct_label_internal_notes": "Interne notater",
+        "rm_heading_new_competition": "Tid for ny konkurranse: {title}",
+        "rm_heading_option_notice_3m": "Opsjon må avklares: {title}",
+        "rm_heading_option_notice_1m": "Én måned til opsjonsfristen: {title}",
+        "rm_heading_end_6m": "Avtalen utløper om et halvt år: {title}",
+        "rm_heading_end_3m": "Avtalen utløper om tre måneder: {title}",
+        "rm_heading_control": "Planlagt kontroll: {title}",
+        "rm_question_option": "Skal opsjon {option} utløses? Fristen for å varsle leverandøren er {target}.",
+        "rm_question_end": "Avtalen utløper {target}. Trengs en ny avtale? En konkurranse tar tid.",
+        "rm_question_new_competition": "Avtalen utløper {target}. En ny konkurranse bør starte nå for å være klar i tide.",
+        "rm_question_control": "Kontrollen «{control}» skal gjennomføres innen {target}.",
+        "rm_reason_label": "Begrunnelse (påkrevd for «ikke aktuelt»)",
+        "rm_extend_option": "Utløs opsjonen",
+        "rm_new_needs_report": "Start ny behovsmelding",
+        "rm_not_relevant": "Ikke aktuelt",
+        "rm_snooze": "Påminn om 7 dager",
+        "rm_answered": "Svar: {answer} – {who}, {when}",
+        "rm_answer_extend_option": "opsjonen utløses",
+        "rm_answer_new_needs_report": "ny behovsmelding startet",
+        "rm_answer_not_relevant": "ikke aktuelt",
+        "rm_answer_snooze": "påminnes om 7 dager",
+        "rm_needs_reason": "Skriv en kort begrunnelse for hvorfor påminnelsen ikke er aktuell.",
+        "rm_already_answered": "Påminnelsen er allerede besvart. Ingenting er endret.",
+        "rm_not_found": "Fant ikke påminnelsen.",
+        "rm_escalation_heading": "Påminnelse uten svar: {title}",
+        "rm_escalation_body": "Årsak: {reason}. Avtaleforvalter: {manager}. Innkjøpsseksjonen må følge opp.",
+        "rm_reason_line": "Begrunnelse: {reason}",
+    },
+    en={
+        "ct_mine_title": "My contracts",
+        "ct_mine_intro": "Contracts you manage, with the next deadline.",
+        "ct_mine_empty": "You are not registered as manager of any running contracts.",
+        "ct_search_title": "Contracts matching “{query}”",
+        "ct_search_empty": "No contracts found. Type “find contract” and a word from the title, supplier or number.",
+        "ct_search_limited": "You see supplier, title and period. Prices and internal notes are exempt from public access.",
+        "ct_fact_ref": "Contract number",
+        "ct_fact_supplier": "Supplier",
+        "ct_fact_period": "Period",
+        "ct_fact_next": "Next deadline",
+        "ct_fact_value": "Value (excl. VAT)",
+        "ct_fact_type": "Agreement type",
+        "ct_fact_manager": "Contract manager",
+        "ct_fact_risk": "Risk",
+        "ct_fact_notes": "Internal notes",
+        "ct_fact_case": "Archive case",
+        "ct_no_deadline": "none",
+        "ct_deadline_option_notice": "option notice {date}",
+        "ct_deadline_end": "contract ends {date}",
+        "ct_deadline_control": "control {date}",
+        "ct_deadline_new_competition": "new competition should start {date}",
+        "ct_form_title": "New contract in the register",
+        "ct_form_intro": "Dates like 31.12.2026, amounts like 1 250 000. Options like “1+1” (two one-year) or “12;6” (months).",
+        "ct_required": "This field is required.",
+        "ct_errors_summary": "The contract was not saved. Please correct the marked fields ({count}). Everything you typed is kept.",
+        "ct_controls_placeholder": "e.g. 30.06.2027 Wage audit; 15.01.2028 HSE control",
+        "ct_risk_low": "Low",
+        "ct_risk_medium": "Medium",
+        "ct_risk_high": "High",
+        "ct_save": "Save contract",
+        "ct_saved_title": "Contract {ref} {outcome}",
+        "ct_outcome_created": "registered",
+        "ct_outcome_updated": "updated",
+        "ct_outcome_unchanged": "unchanged",
+        "ct_saved_body": "Reminders about options, contract end and controls go to the contract manager in Teams.",
+        "ct_label_external_ref": "Contract number *",
+        "ct_label_title": "Title *",
+        "ct_label_supplier_name": "Supplier *",
+        "ct_label_supplier_org_no": "Organisation number",
+        "ct_label_category": "Category *",
+        "ct_label_agreement_type": "Agreement type *",
+        "ct_label_start_date": "Start date *",
+        "ct_label_end_date": "End date *",
+        "ct_label_options": "Options",
+        "ct_label_option_notice": "Notice deadline of the first option",
+        "ct_label_value_nok": "Value excl. VAT *",
+        "ct_label_manager": "Contract manager (e-mail) *",
+        "ct_label_risk_level": "Risk",
+        "ct_label_controls": "Planned controls",
+        "ct_label_archive_case_no": "Archive case",
+        "ct_label_internal_notes": "Internal notes",
+        "rm_heading_new_competition": "Time for a new competition: {title}",
+        "rm_heading_option_notice_3m": "Option decision due: {title}",
+        "rm_heading_option_notice_1m": "One month to the option deadline: {title}",
+        "rm_heading_end_6m": "Contract ends in six months: {title}",
+        "rm_heading_end_3m": "Contract ends in three months: {title}",
+        "rm_heading_control": "Planned control: {title}",
+        "rm_question_option": "Should option {option} be exercised? The supplier must be notified by {target}.",
+        "rm_question_end": "The contract ends {target}. Is a new contract needed? A competition takes time.",
+        "rm_question_new_competition": "The contract ends {target}. A new competition should start now to be ready in time.",
+        "rm_question_control": "The control “{control}” is due by {target}.",
+        "rm_reason_label": "Reason (required for “not relevant”)",
+        "rm_extend_option": "Exercise the option",
+        "rm_new_needs_report": "Start a new needs report",
+        "rm_not_relevant": "Not relevant",
+        "rm_snooze": "Remind me in 7 days",
+        "rm_answered": "Answer: {answer} – {who}, {when}",
+        "rm_answer_extend_option": "option exercised",
+        "rm_answer_new_needs_report": "new needs report started",
+        "rm_answer_not_relevant": "not relevant",
+        "rm_answer_snooze": "reminder in 7 days",
+        "rm_needs_reason": "Please give a short reason why the reminder is not relevant.",
+        "rm_already_answered": "The reminder has already been answered. Nothing has changed.",
+        "rm_not_found": "Reminder not found.",
+        "rm_escalation_heading": "Unanswered reminder: {title}",
+        "rm_escalation_body": "Reason: {reason}. Contract manager: {manager}. The procurement section must follow up.",
+        "rm_reason_line": "Reason: {reason}",
+    },
+)
+
+
+def _d(value: date) -> str:
+    return value.strftime("%d.%m.%Y")
+
+
+def _deadline(lang: str, view: ContractView) -> str:
+    if not view.next_deadline:
+        return text(lang, "ct_no_deadline")
+    kind, when = view.next_deadline
+    key = f"ct_deadline_{kind}"
+    try:
+        return text(lang, key, date=_d(when))
+    except KeyError:
+        return f"{kind} {_d(when)}"
+
+
+def contract_facts(lang: str, view: ContractView) -> list[dict[str, str]]:
+    facts = [
+        {"title": text(lang, "ct_fact_ref"), "value": view.external_ref},
+        {"title": text(lang, "ct_fact_supplier"), "value": view.supplier_name},
+        {"title": text(lang, "ct_fact_period"), "value": f"{_d(view.start_date)} – {_d(view.end_date)}"},
+        {"title": text(lang, "ct_fact_next"), "value": _deadline(lang, view)},
+        {"title": text(lang, "ct_fact_type"), "value": text(lang, f"nr_agreement_{view.agreement_type}")},
+    ]
+    if view.value_nok is not None:
+        facts.append({"title": text(lang, "ct_fact_value"), "value": format_nok(view.value_nok, lang)})
+        facts.append({"title": text(lang, "ct_fact_manager"), "value": view.manager_email or "–"})
+        facts.append({"title": text(lang, "ct_fact_risk"), "value": text(lang, f"ct_risk_{view.risk_level}")})
+        if view.archive_case_no:
+            facts.append({"title": text(lang, "ct_fact_case"), "value": view.archive_case_no})
+        if view.internal_notes:
+            facts.append({"title": text(lang, "ct_fact_notes"), "value": view.internal_notes})
+    return facts
+
+
+def _list_card(lang: str, heading: str, intro: str | None, empty: str, views: list[ContractView],
+               actions: list[dict[str, Any]]) -> dict[str, Any]:
+    items = [{"title": v.title, "facts": contract_facts(lang, v)} for v in views]
+    return render_card("contract_list", lang, heading=heading, intro=intro, empty=empty, items=items,
+                       actions=actions)
+
+
+async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    lang = actor.lang
+    rows = await s.contracts.for_manager(actor.aad_id)
+    views = [s.contracts.view(r, aad_id=actor.aad_id, is_procurement=actor.is_procurement) for r in rows]
+    views.sort(key=lambda v: v.next_deadline[1] if v.next_deadline else date.max)
+    actions = [{"title": text(lang, "action_new_contract"), "verb": "contracts.new", "data": {}}] if actor.is_procurement else []
+    return Reply(card=_list_card(lang, text(lang, "ct_mine_title"), text(lang, "ct_mine_intro"),
+                                 text(lang, "ct_mine_empty"), views, actions))
+
+
+async def search(s: Services, actor: Actor, query: str) -> Reply:
+    lang = actor.lang
+    rows = await s.contracts.search(query[:100])
+    views = [s.contracts.view(r, aad_id=actor.aad_id, is_procurement=actor.is_procurement) for r in rows]
+    limited = any(v.value_nok is None for v in views)
+    return Reply(card=_list_card(lang, text(lang, "ct_search_title", query=query[:100]),
+                                 text(lang, "ct_search_limited") if limited else None,
+                                 text(lang, "ct_search_empty"), views, []))
+
+
+async def typeahead(s: Services, actor: Actor, query: str, limit: int) -> list[dict[str, str]]:
+    """`Data.Query` results for a contract picker: title and supplier only (never prices)."""
+    rows = await s.contracts.search(query, limit)
+    return [{"title": f"{r.title} – {r.supplier_name} ({r.external_ref})", "value": r.external_ref} for r in rows]
+
+
+def form_card(lang: str, values: dict[str, Any] | None = None, errors: dict[str, dict[str, str]] | None = None,
+              token: str | None = None) -> dict[str, Any]:
+    vals = {k: as_text((values or {}).get(k), 4000) for k in CONTRACT_FORM_FIELDS}
+    errs = {k: v.get(lang) or v.get("nb", "") for k, v in (errors or {}).items()}
+    labels = {k: text(lang, f"ct_label_{k}") for k in CONTRACT_FORM_FIELDS}
+    return render_card("contract_form", lang, values=vals, errors=errs, labels=labels, token=token,
+                       error_summary=text(lang, "ct_errors_summary", count=len(errs)))
+
+
+async def new_form(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    if not actor.is_procurement:
+        return home.not_allowed_reply(actor, "role_procurement")
+    return Reply(card=form_card(actor.lang))
+
+
+async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    lang = actor.lang
+    if not actor.is_procurement:
+        return home.not_allowed_reply(actor, "role_procurement")
+    token = as_text(data.get("token"), 200) or None
+    result = validate_contract_form(data, s.today())
+    if result.errors or result.value is None:
+        return Reply(card=form_card(lang, data, result.errors, token))
+    contract = result.value
+    resolved = await s.directory.resolve(contract.manager_email) if contract.manager_email else None
+    if resolved is not None:
+        contract = dataclasses.replace(contract, manager_aad_id=resolved.aad_id)
+    outcome = await s.contracts.upsert_contract(contract, actor_aad_id=actor.aad_id, actor_name=actor.name,
+                                                source="card", activity_id=actor.activity_id)
+    title = text(lang, "ct_saved_title", ref=contract.external_ref, outcome=text(lang, f"ct_outcome_{outcome}"))
+    return home.notice(lang, "ct_form_title", title + ". " + text(lang, "ct_saved_body"))
+
+
+# -- reminders ------------------------------------------------------------------------------
+
+
+def reminder_card(lang: str, reminder: Reminder, contract: Contract, *, notice: str | None = None,
+                  reason_error: str | None = None, reason: str = "") -> dict[str, Any]:
+    kind = reminder.kind
+    target = _d(reminder.target_date)
+    heading = text(lang, f"rm_heading_{kind}", title=contract.title)
+    if kind.startswith("option"):
+        question = text(lang, "rm_question_option", option=reminder.option_number or 1, target=target)
+    elif kind == "control":
+        controls = contract.controls or []
+        idx = reminder.control_index or 0
+        control = controls[idx].get("description") or controls[idx].get("kind") if idx < len(controls) else ""
+        question = text(lang, "rm_question_control", control=control or "", target=target)
+    elif kind == "new_competition":
+        question = text(lang, "rm_question_new_competition", target=target)
+    else:
+        question = text(lang, "rm_question_end", target=target)
+    facts = [
+        {"title": text(lang, "ct_fact_ref"), "value": contract.external_ref},
+        {"title": text(lang, "ct_fact_supplier"), "value": contract.supplier_name},
+        {"title": text(lang, "ct_fact_period"), "value": f"{_d(contract.start_date)} – {_d(contract.end_date)}"},
+    ]
+    answered_line = None
+    if reminder.answer and reminder.answer != "snooze" or reminder.status == "pending" and reminder.answer == "snooze":
+        when = reminder.answered_at.strftime("%d.%m.%Y %H:%M") + " UTC" if reminder.answered_at else ""
+        answered_line = text(lang, "rm_answered", answer=text(lang, f"rm_answer_{reminder.answer}"),
+                             who=reminder.answered_by or "", when=when)
+        if reminder.answer_reason:
+            answered_line += "\n\n" + text(lang, "rm_reason_line", reason=reminder.answer_reason)
+    open_ = answered_line is None and reminder.status in ("delivered", "escalated", "escalate", "pending")
+    data = {"reminder": reminder.id}
+    actions = []
+    if kind.startswith("option"):
+        actions.append({"title": text(lang, "rm_extend_option"), "verb": "reminder.extend_option", "data": data,
+                        "style": "positive"})
+    actions += [
+        {"title": text(lang, "rm_new_needs_report"), "verb": "reminder.new_needs_report", "data": data},
+        {"title": text(lang, "rm_not_relevant"), "verb": "reminder.not_relevant", "data": data},
+        {"title": text(lang, "rm_snooze"), "verb": "reminder.snooze", "data": data},
+    ]
+    return render_card("reminder", lang, heading=heading, question=question, facts=facts,
+                       answered_line=answered_line, notice=notice, open=open_, reason=reason,
+                       reason_error=reason_error, actions=actions)
+
+
+def escalation_card(lang: str, reminder: Reminder, contract: Contract, reason: str) -> dict[str, Any]:
+    card = reminder_card(lang, reminder, contract)
+    body = text(lang, "rm_escalation_body", reason=reason, manager=contract.manager_email or "–")
+    return render_card("notice", lang, title=text(lang, "rm_escalation_heading", title=contract.title),
+                       body=body + "\n\n" + card["body"][1]["text"])
+
+
+async def answer(s: Services, actor: Actor, data: dict[str, Any], answer_kind: str) -> Reply:
+    lang = actor.lang
+    raw_id = data.get("reminder")
+    reminder_id = raw_id if isinstance(raw_id, int) else int(raw_id) if isinstance(raw_id, str) and raw_id.isdigit() else -1
+    reason = as_text(data.get("reason"), 2000)
+    outcome = await s.reminders.answer(reminder_id, aad_id=actor.aad_id, name=actor.name,
+                                       is_procurement=actor.is_procurement, answer=answer_kind, reason=reason,
+                                       activity_id=actor.activity_id)
+    if outcome.reminder is None or outcome.contract is None:
+        return home.notice(lang, "unknown_action_title", text(lang, "rm_not_found"))
+    if outcome.reason == "not_allowed":
+        return Reply(card=reminder_card(lang, outcome.reminder, outcome.contract,
+                                        notice=text(lang, "not_allowed_body", role=text(lang, "role_manager"))))
+    if outcome.reason == "needs_reason":
+        return Reply(card=reminder_card(lang, outcome.reminder, outcome.contract, reason=reason,
+                                        reason_error=text(lang, "rm_needs_reason")))
+    if outcome.reason == "already_answered":
+        return Reply(card=reminder_card(lang, outcome.reminder, outcome.contract,
+                                        notice=text(lang, "rm_already_answered")))
+    card = reminder_card(lang, outcome.reminder, outcome.contract)
+    reply = Reply(card=card, update_for_all=True)
+    if answer_kind == "extend_option" and outcome.reminder.option_number:
+        await s.contracts.exercise_option(outcome.contract.external_ref, outcome.reminder.option_number,
+                                          actor_aad_id=actor.aad_id, actor_name=actor.name)
+    if answer_kind == "new_needs_report":
+        prefill = needs_report_prefill(outcome.contract)
+        form = await needs_report.open_form(s, actor, {}, prefill=prefill)
+        assert form.card is not None
+        reply.followups.append(form.card)
+    return reply
+
+
+def needs_report_prefill(contract: Contract) -> dict[str, Any]:
+    months = max(1, (contract.end_date.year - contract.start_date.year) * 12
+                 + contract.end_date.month - contract.start_date.month)
+    return {
+        "title": f"Ny avtale: {contract.title}"[:120],
+        "need": f"Avtalen {contract.external_ref} med {contract.supplier_name} utløper {_d(contract.end_date)}.",
+        "category": contract.category,
+        "agreement_type": contract.agreement_type,
+        "estimated_value": str(contract.value_nok) if contract.value_nok else "",
+        "value_basis": f"Verdien av dagens avtale {contract.external_ref}.",
+        "replaces_contract": contract.external_ref,
+        "start_date": contract.end_date.isoformat(),
+        "duration_months": str(min(months, 240)),
+    }

@@ -1,0 +1,446 @@
+"""Needs report (behovsmelding): the form, submit, summary, intake card and decisions."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cards.render import render_card
+from cards.strings import register, text
+from procurement.db import NeedsReport
+from procurement.money import format_nok
+from procurement.needs_report import LABELS, LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS
+from procurement.needs_service import Who
+
+from . import home
+from .base import Actor, Reply, as_text
+from .services import Services
+
+register(
+    nb={
+        "nr_form_title": "Ny behovsmelding",
+        "nr_form_intro": (
+            "Beskriv behovet som et problem som skal løses, ikke som et produkt. Innkjøp over "
+            "100 000 kr eks. mva. skal meldes til Innkjøpsseksjonen. Felt merket * må fylles ut."
+        ),
+        "nr_required": "Feltet må fylles ut.",
+        "nr_need_placeholder": "Hva er problemet dere trenger å løse, og for hvem?",
+        "nr_value_placeholder": "f.eks. 1 300 000, 1,3 mill eller 250'",
+        "nr_category_goods": "Varer",
+        "nr_category_services": "Tjenester",
+        "nr_category_works": "Bygg og anlegg",
+        "nr_agreement_framework": "Rammeavtale",
+        "nr_agreement_single": "Enkeltkontrakt",
+        "nr_budget_secured_title": "Budsjettet er avklart (forankret)",
+        "nr_faggruppe_placeholder": "Navn eller e-post, skilt med komma",
+        "nr_risk_placeholder": "Lønns- og arbeidsvilkår, etikk, miljø …",
+        "nr_innovation_title": "Vi ønsker markedsdialog eller innovasjon",
+        "nr_limits_hint": (
+            "Maks lengde: tittel {title} tegn, behov {need} tegn, verdigrunnlag {value_basis} tegn, "
+            "risiko {risk_notes} tegn."
+        ),
+        "nr_submit": "Send til Innkjøpsseksjonen",
+        "nr_save_draft": "Lagre utkast",
+        "nr_errors_summary": "Skjemaet er ikke sendt. Rett feltene som er merket ({count}). Alt du skrev er tatt vare på.",
+        "nr_draft_saved": "Utkastet er lagret. Du kan fortsette senere med «mine behovsmeldinger».",
+        "nr_draft_loaded": "Vi har fylt inn utkastet ditt. Fortsett der du slapp.",
+        "nr_summary_heading": "Behovsmelding {ref} er sendt",
+        "nr_summary_repeated": "Denne behovsmeldingen er allerede sendt som {ref}. Ingenting er sendt på nytt.",
+        "nr_summary_intro": "Innkjøpsseksjonen har fått meldingen. Dette gjelder for innkjøpet ditt:",
+        "nr_consequences_heading": "Regler som gjelder",
+        "nr_sev_required": "Påkrevd",
+        "nr_sev_warning": "Obs",
+        "nr_sev_info": "Til informasjon",
+        "nr_withdraw": "Trekk tilbake behovsmeldingen",
+        "nr_withdrawn": "Behovsmelding {ref} er trukket tilbake. Bestill gjennom eHandel på den eksisterende avtalen.",
+        "nr_withdraw_too_late": "Behovsmelding {ref} er allerede behandlet ({status}) og kan ikke trekkes tilbake.",
+        "nr_not_found": "Fant ikke behovsmeldingen.",
+        "nr_fact_ref": "Referanse",
+        "nr_fact_title": "Tittel",
+        "nr_fact_submitter": "Meldt av",
+        "nr_fact_service_area": "Tjenesteområde",
+        "nr_fact_value": "Anslått verdi",
+        "nr_fact_category": "Kategori",
+        "nr_fact_agreement": "Avtaletype",
+        "nr_fact_start": "Ønsket oppstart",
+        "nr_fact_duration": "Varighet",
+        "nr_fact_duration_value": "{months} mnd + opsjoner {options} mnd",
+        "nr_fact_budget": "Budsjett avklart",
+        "nr_fact_faggruppe": "Faggruppe",
+        "nr_fact_risk": "Risiko",
+        "nr_fact_replaces": "Erstatter avtale",
+        "nr_fact_status": "Status",
+        "nr_need_heading": "Behovet",
+        "nr_intake_heading": "Ny behovsmelding: {title}",
+        "nr_decision_note_label": "Kommentar til melder (valgfritt)",
+        "nr_approve": "Godkjenn",
+        "nr_reject": "Avvis",
+        "nr_request_info": "Be om mer informasjon",
+        "nr_status_submitted": "Venter på behandling",
+        "nr_status_info_requested": "Mer informasjon etterspurt",
+        "nr_status_approved": "Godkjent",
+        "nr_status_rejected": "Avvist",
+        "nr_status_withdrawn": "Trukket tilbake",
+        "nr_status_line_open": "Status: {status}",
+        "nr_status_line_decided": "Status: {status} av {who} {when}",
+        "nr_status_line_competition": "Konkurranse {competition} er opprettet.",
+        "nr_already_decided": "Allerede behandlet av {who}: {status}. Ingenting er endret.",
+        "nr_notify_heading": "Behovsmelding {ref}: {status}",
+        "nr_notify_approved": "Innkjøpsseksjonen har godkjent behovsmeldingen «{title}». Konkurranse {competition} er opprettet, og Innkjøpsseksjonen tar kontakt om faggruppe og videre arbeid.",
+        "nr_notify_rejected": "Innkjøpsseksjonen har avvist behovsmeldingen «{title}».",
+        "nr_notify_info_requested": "Innkjøpsseksjonen trenger mer informasjon om «{title}». Svar i chatten med Innkjøpsseksjonen eller send en oppdatert behovsmelding.",
+        "nr_notify_note": "Kommentar fra {who}: {note}",
+        "nr_list_title": "Mine behovsmeldinger",
+        "nr_list_empty": "Du har ikke sendt noen behovsmeldinger ennå.",
+        "nr_list_line": "{status} · {value} · sendt {date}",
+        "nr_list_draft": "Du har et utkast som ikke er sendt: «{title}».",
+        "nr_resume_draft": "Fortsett utkastet",
+        "nr_untitled": "uten tittel",
+        "nr_none": "–",
+    },
+    en={
+        "nr_form_title": "New needs report",
+        "nr_form_intro": (
+            "Describe the need as a problem to solve, not as a product. Purchases over NOK 100,000 "
+            "excl. VAT must be reported to the procurement section. Fields marked * are required."
+        ),
+        "nr_required": "This field is required.",
+        "nr_need_placeholder": "What problem do you need to solve, and for whom?",
+        "nr_value_placeholder": "e.g. 1 300 000, 1,3 mill or 250'",
+        "nr_category_goods": "Goods",
+        "nr_category_services": "Services",
+        "nr_category_works": "Building and construction",
+        "nr_agreement_framework": "Framework agreement",
+        "nr_agreement_single": "Single contract",
+        "nr_budget_secured_title": "Budget is secured",
+        "nr_faggruppe_placeholder": "Names or e-mails, separated by commas",
+        "nr_risk_placeholder": "Wage and working conditions, ethics, environment …",
+        "nr_innovation_title": "We want market dialogue or innovation",
+        "nr_limits_hint": (
+            "Max length: title {title}, need {need}, value basis {value_basis}, risk {risk_notes} characters."
+        ),
+        "nr_submit": "Send to procurement",
+        "nr_save_draft": "Save draft",
+        "nr_errors_summary": "The form was not sent. Please correct the marked fields ({count}). Everything you typed is kept.",
+        "nr_draft_saved": "The draft is saved. Continue later via “my needs reports”.",
+        "nr_draft_loaded": "We filled in your draft. Continue where you left off.",
+        "nr_summary_heading": "Needs report {ref} has been sent",
+        "nr_summary_repeated": "This needs report was already sent as {ref}. Nothing was sent again.",
+        "nr_summary_intro": "The procurement section has received it. This applies to your purchase:",
+        "nr_consequences_heading": "Rules that apply",
+        "nr_sev_required": "Required",
+        "nr_sev_warning": "Note",
+        "nr_sev_info": "For information",
+        "nr_withdraw": "Withdraw the needs report",
+        "nr_withdrawn": "Needs report {ref} has been withdrawn. Order through eHandel on the existing agreement.",
+        "nr_withdraw_too_late": "Needs report {ref} has already been handled ({status}) and cannot be withdrawn.",
+        "nr_not_found": "Needs report not found.",
+        "nr_fact_ref": "Reference",
+        "nr_fact_title": "Title",
+        "nr_fact_submitter": "Reported by",
+        "nr_fact_service_area": "Service area",
+        "nr_fact_value": "Estimated value",
+        "nr_fact_category": "Category",
+        "nr_fact_agreement": "Agreement type",
+        "nr_fact_start": "Desired start",
+        "nr_fact_duration": "Duration",
+        "nr_fact_duration_value": "{months} months + options {options} months",
+        "nr_fact_budget": "Budget secured",
+        "nr_fact_faggruppe": "Expert group",
+        "nr_fact_risk": "Risk",
+        "nr_fact_replaces": "Replaces contract",
+        "nr_fact_status": "Status",
+        "nr_need_heading": "The need",
+        "nr_intake_heading": "New needs report: {title}",
+        "nr_decision_note_label": "Comment to the reporter (optional)",
+        "nr_approve": "Approve",
+        "nr_reject": "Reject",
+        "nr_request_info": "Ask for more information",
+        "nr_status_submitted": "Awaiting review",
+        "nr_status_info_requested": "More information requested",
+        "nr_status_approved": "Approved",
+        "nr_status_rejected": "Rejected",
+        "nr_status_withdrawn": "Withdrawn",
+        "nr_status_line_open": "Status: {status}",
+        "nr_status_line_decided": "Status: {status} by {who} {when}",
+        "nr_status_line_competition": "Competition {competition} has been created.",
+        "nr_already_decided": "Already handled by {who}: {status}. Nothing has changed.",
+        "nr_notify_heading": "Needs report {ref}: {status}",
+        "nr_notify_approved": "The procurement section approved “{title}”. Competition {competition} has been created; they will contact you about the expert group and next steps.",
+        "nr_notify_rejected": "The procurement section rejected “{title}”.",
+        "nr_notify_info_requested": "The procurement section needs more information about “{title}”. Reply to them or send an updated needs report.",
+        "nr_notify_note": "Comment from {who}: {note}",
+        "nr_list_title": "My needs reports",
+        "nr_list_empty": "You have not sent any needs reports yet.",
+        "nr_list_line": "{status} · {value} · sent {date}",
+        "nr_list_draft": "You have an unsent draft: “{title}”.",
+        "nr_resume_draft": "Continue the draft",
+        "nr_untitled": "untitled",
+        "nr_none": "–",
+    },
+)
+
+SEVERITY_STYLE = {"required": "accent", "warning": "warning", "info": "emphasis"}
+STATUS_COLOR = {
+    "submitted": "Default",
+    "info_requested": "Warning",
+    "approved": "Good",
+    "rejected": "Attention",
+    "withdrawn": "Default",
+}
+
+
+def _form_values(raw: dict[str, Any]) -> tuple[dict[str, str], dict[str, int | None]]:
+    values = {key: as_text(raw.get(key), 10_000) for key in NEEDS_REPORT_FIELDS}
+    if values["start_date"] and not _is_iso_date(values["start_date"]):
+        values["start_date"] = ""
+    numbers: dict[str, int | None] = {}
+    for key in ("duration_months", "option_months"):
+        try:
+            numbers[key] = int(float(values[key])) if values[key].strip() else None
+        except (ValueError, OverflowError):
+            numbers[key] = None
+    return values, numbers
+
+
+def _is_iso_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+        return len(value) == 10
+    except ValueError:
+        return False
+
+
+def form_card(
+    s: Services,
+    lang: str,
+    raw: dict[str, Any] | None = None,
+    errors: dict[str, dict[str, str]] | None = None,
+    notice: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    values, numbers = _form_values(raw or {})
+    field_errors = {k: v.get(lang) or v.get("nb", "") for k, v in (errors or {}).items()}
+    # An error for a field that is not on the form still has to be seen.
+    stray = [msg for key, msg in field_errors.items() if key not in NEEDS_REPORT_FIELDS]
+    summary = text(lang, "nr_errors_summary", count=len(field_errors))
+    if stray:
+        summary = summary + " " + " ".join(stray)
+    return render_card(
+        "needs_report_form",
+        lang,
+        values=values,
+        numbers=numbers,
+        errors=field_errors,
+        error_summary=summary,
+        notice=notice,
+        labels={k: v[lang] for k, v in LABELS.items()},
+        limits=LIMITS,
+        service_areas=[{"value": v, "title": nb if lang == "nb" else en} for v, nb, en in SERVICE_AREAS],
+        people_picker=s.people_picker,
+        limits_hint=text(lang, "nr_limits_hint", **LIMITS),
+        token=token,
+    )
+
+
+def _label(lang: str, key: str, value: str) -> str:
+    return text(lang, f"{key}_{value}") if value else text(lang, "nr_none")
+
+
+def _service_area(lang: str, value: str) -> str:
+    for v, nb, en in SERVICE_AREAS:
+        if v == value:
+            return nb if lang == "nb" else en
+    return value
+
+
+def _facts(report: NeedsReport, lang: str, full: bool) -> list[dict[str, str]]:
+    d = report.data
+    yes_no = {True: text(lang, "yes"), False: text(lang, "no")}
+    facts = [
+        {"title": text(lang, "nr_fact_ref"), "value": report.ref},
+        {"title": text(lang, "nr_fact_title"), "value": report.title},
+        {"title": text(lang, "nr_fact_service_area"), "value": _service_area(lang, report.service_area)},
+        {"title": text(lang, "nr_fact_value"), "value": format_nok(report.estimated_value, lang)},
+        {"title": text(lang, "nr_fact_category"), "value": _label(lang, "nr_category", report.category)},
+    ]
+    if full:
+        facts += [
+            {"title": text(lang, "nr_fact_submitter"), "value": report.submitter_name or report.submitter_aad_id},
+            {"title": text(lang, "nr_fact_agreement"),
+             "value": _label(lang, "nr_agreement", str(d.get("agreement_type") or ""))},
+            {"title": text(lang, "nr_fact_start"), "value": str(d.get("start_date") or "")},
+            {"title": text(lang, "nr_fact_duration"),
+             "value": text(lang, "nr_fact_duration_value", months=d.get("duration_months"),
+                           options=d.get("option_months") or 0)},
+            {"title": text(lang, "nr_fact_budget"), "value": yes_no[bool(d.get("budget_secured"))]},
+        ]
+        for key, fact in (("faggruppe", "nr_fact_faggruppe"), ("risk_notes", "nr_fact_risk"),
+                          ("replaces_contract", "nr_fact_replaces")):
+            value = d.get(key)
+            if isinstance(value, list):
+                value = ", ".join(str(v) for v in value)
+            if value:
+                facts.append({"title": text(lang, fact), "value": str(value)})
+    return facts
+
+
+def _consequences(report: NeedsReport, lang: str) -> list[dict[str, Any]]:
+    out = []
+    for c in report.assessment.get("consequences", []):
+        severity = c.get("severity", "info")
+        out.append({
+            "label": text(lang, f"nr_sev_{severity}") if severity in SEVERITY_STYLE else severity,
+            "style": SEVERITY_STYLE.get(severity, "default"),
+            "text": (c.get("text") or {}).get(lang) or (c.get("text") or {}).get("nb", ""),
+            "source": c.get("source") or "",
+            "code": c.get("code"),
+        })
+    return out
+
+
+def summary_card(report: NeedsReport, lang: str, repeated: bool = False) -> dict[str, Any]:
+    consequences = _consequences(report, lang)
+    actions: list[dict[str, Any]] = []
+    if report.status in ("submitted", "info_requested") and any(
+        c["code"] == "framework_agreement" for c in consequences
+    ):
+        actions.append({"title": text(lang, "nr_withdraw"), "verb": "needs_report.withdraw",
+                        "data": {"ref": report.ref}, "style": "destructive"})
+    actions.append({"title": text(lang, "action_my_needs_reports"), "verb": "needs_report.mine", "data": {},
+                    "style": None})
+    heading = text(lang, "nr_summary_heading", ref=report.ref)
+    intro = text(lang, "nr_summary_repeated", ref=report.ref) if repeated else text(lang, "nr_summary_intro")
+    return render_card("needs_report_summary", lang, heading=heading, intro=intro,
+                       facts=_facts(report, lang, full=False), consequences=consequences, actions=actions)
+
+
+def _when(report: NeedsReport) -> str:
+    return report.decided_at.strftime("%d.%m.%Y %H:%M") + " UTC" if report.decided_at else ""
+
+
+def intake_card(report: NeedsReport, lang: str, notice: str | None = None) -> dict[str, Any]:
+    status = text(lang, f"nr_status_{report.status}")
+    if report.decided_by_name and report.status not in ("submitted",):
+        status_line = text(lang, "nr_status_line_decided", status=status, who=report.decided_by_name,
+                           when=_when(report))
+    else:
+        status_line = text(lang, "nr_status_line_open", status=status)
+    if report.competition_ref:
+        status_line += " " + text(lang, "nr_status_line_competition", competition=report.competition_ref)
+    if report.decision_note and report.status != "submitted":
+        status_line += "\n\n" + text(lang, "nr_notify_note", who=report.decided_by_name or "", note=report.decision_note)
+    return render_card(
+        "needs_report_intake",
+        lang,
+        heading=text(lang, "nr_intake_heading", title=report.title),
+        status_line=status_line,
+        status_color=STATUS_COLOR.get(report.status, "Default"),
+        facts=_facts(report, lang, full=True),
+        need=str(report.data.get("need") or ""),
+        consequences=_consequences(report, lang),
+        open=report.status in ("submitted", "info_requested"),
+        decision_note="",
+        notice=notice,
+        ref=report.ref,
+    )
+
+
+def decision_notice_card(report: NeedsReport, lang: str) -> dict[str, Any]:
+    status = text(lang, f"nr_status_{report.status}")
+    body = text(lang, f"nr_notify_{report.status}", title=report.title, competition=report.competition_ref or "")
+    if report.decision_note:
+        body += "\n\n" + text(lang, "nr_notify_note", who=report.decided_by_name or "", note=report.decision_note)
+    return render_card(
+        "notice",
+        lang,
+        title=text(lang, "nr_notify_heading", ref=report.ref, status=status),
+        body=body,
+        actions=[{"title": text(lang, "action_my_needs_reports"), "verb": "needs_report.mine", "data": {}}],
+    )
+
+
+# -- verbs --------------------------------------------------------------------------------
+
+
+def _who(actor: Actor) -> Who:
+    return Who(aad_id=actor.aad_id, name=actor.name, activity_id=actor.activity_id)
+
+
+def _today(s: Services) -> date:
+    return s.today()
+
+
+async def open_form(s: Services, actor: Actor, data: dict[str, Any], prefill: dict[str, Any] | None = None) -> Reply:
+    notice = None
+    values = prefill
+    if values is None:
+        draft = await s.needs.draft(actor.aad_id)
+        if draft:
+            values, notice = draft, text(actor.lang, "nr_draft_loaded")
+    return Reply(card=form_card(s, actor.lang, values, notice=notice))
+
+
+async def submit(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    token = as_text(data.get("token"), 200)
+    outcome = await s.needs.submit(_who(actor), token, data, _today(s))
+    if outcome.errors or outcome.report is None:
+        return Reply(card=form_card(s, actor.lang, data, errors=outcome.errors, token=token or None))
+    return Reply(card=summary_card(outcome.report, actor.lang, repeated=outcome.repeated))
+
+
+async def save_draft(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    saved = await s.needs.save_draft(actor.aad_id, data)
+    token = as_text(data.get("token"), 200) or None
+    return Reply(card=form_card(s, actor.lang, saved, notice=text(actor.lang, "nr_draft_saved"), token=token))
+
+
+async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    lang = actor.lang
+    reports = await s.needs.mine(actor.aad_id)
+    items = [
+        {
+            "ref": r.ref,
+            "title": r.title,
+            "line": text(lang, "nr_list_line", status=text(lang, f"nr_status_{r.status}"),
+                         value=format_nok(r.estimated_value, lang), date=r.created_at.strftime("%d.%m.%Y")),
+        }
+        for r in reports
+    ]
+    draft = await s.needs.draft(actor.aad_id)
+    draft_line = None
+    if draft:
+        draft_line = text(lang, "nr_list_draft", title=draft.get("title") or text(lang, "nr_untitled"))
+    return Reply(card=render_card("needs_report_list", lang, items=items, draft_line=draft_line))
+
+
+async def withdraw(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    ref = as_text(data.get("ref"), 40)
+    outcome = await s.needs.withdraw(_who(actor), ref)
+    lang = actor.lang
+    if outcome.report is None:
+        return home.notice(lang, "unknown_action_title", text(lang, "nr_not_found"))
+    if not outcome.changed:
+        status = text(lang, f"nr_status_{outcome.report.status}")
+        return home.notice(lang, "nr_fact_status", text(lang, "nr_withdraw_too_late", ref=ref, status=status))
+    return home.notice(lang, "nr_status_withdrawn", text(lang, "nr_withdrawn", ref=ref))
+
+
+async def decide(s: Services, actor: Actor, data: dict[str, Any], decision: str) -> Reply:
+    ref = as_text(data.get("ref"), 40)
+    report = await s.needs.get(ref)
+    lang = s.default_language  # the intake card is shared by the whole section
+    if report is None:
+        return home.notice(actor.lang, "unknown_action_title", text(actor.lang, "nr_not_found"))
+    if not actor.is_procurement:
+        # The card stays as it was for the presser, with a polite refusal on it.
+        refusal = text(actor.lang, "not_allowed_body", role=text(actor.lang, "role_procurement"))
+        return Reply(card=intake_card(report, lang, notice=refusal))
+    note = as_text(data.get("decision_note"), 2000).strip()
+    outcome = await s.needs.decide(_who(actor), ref, decision, note, _today(s))
+    assert outcome.report is not None
+    if not outcome.changed:
+        notice = text(actor.lang, "nr_already_decided", who=outcome.report.decided_by_name or "",
+                      status=text(actor.lang, f"nr_status_{outcome.report.status}"))
+        return Reply(card=intake_card(outcome.report, lang, notice=notice))
+    return Reply(card=intake_card(outcome.report, lang), update_for_all=True)

@@ -1,0 +1,278 @@
+"""The contract register: upsert (card, import, competition), reading with access rules,
+and the reminder plan that follows every change (in the same transaction)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .calendar_no import next_send_time
+from .contracts import PlannedControl, ContractData, ContractOption
+from .db import Contract, Reminder, utcnow
+from .calendar_no import add_months
+from .reminder_schedule import derive_schedule, reconcile
+from .store import Store, audit
+
+OSLO = ZoneInfo("Europe/Oslo")
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class ContractView:
+    """What a given reader may see of a contract (prices and notes only for those entitled)."""
+
+    external_ref: str
+    title: str
+    supplier_name: str
+    supplier_org_no: str
+    category: str
+    start_date: date
+    end_date: date
+    agreement_type: str
+    manager_email: str
+    manager_aad_id: str | None
+    risk_level: str
+    value_nok: int | None
+    internal_notes: str | None
+    archive_case_no: str | None
+    options: list[dict[str, Any]]
+    controls: list[dict[str, Any]]
+    next_deadline: tuple[str, date] | None
+
+
+def send_after_for(due: date, now: datetime, *, working_hours: bool = True) -> datetime:
+    """Reminders go out in working hours, Oslo time, on or after their due date.
+
+    `working_hours=False` (REMINDER_WORKING_HOURS=always) sends as soon as the day comes,
+    for demos and end-to-end tests run in the evening."""
+    start = datetime.combine(due, time(8, 0), tzinfo=OSLO)
+    at = max(start, now.astimezone(OSLO))
+    return (next_send_time(at) if working_hours else at).astimezone(UTC)
+
+
+def to_row_values(data: ContractData) -> dict[str, Any]:
+    return {
+        "external_ref": data.external_ref,
+        "supplier_name": data.supplier_name,
+        "supplier_org_no": data.supplier_org_no or "",
+        "title": data.title,
+        "category": data.category,
+        "start_date": data.start_date,
+        "end_date": data.end_date,
+        "value_nok": data.value_nok or 0,
+        "agreement_type": data.agreement_type,
+        "manager_aad_id": (data.manager_aad_id or None),
+        "manager_email": data.manager_email or "",
+        "risk_level": data.risk_level,
+        "archive_case_no": data.archive_case_no or "",
+        "internal_notes": data.internal_notes or "",
+        "options": [_jsonable(dataclasses.asdict(o)) for o in data.options],
+        "controls": [_jsonable(dataclasses.asdict(c)) for c in data.controls],
+        "reminder_overrides": dict(data.reminder_overrides or {}),
+        "fingerprint": data.fingerprint(),
+    }
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in d.items()}
+
+
+def from_row(row: Contract) -> ContractData:
+    return ContractData(
+        external_ref=row.external_ref,
+        supplier_name=row.supplier_name,
+        supplier_org_no=row.supplier_org_no,
+        title=row.title,
+        category=row.category,  # type: ignore[arg-type]
+        start_date=row.start_date,
+        end_date=row.end_date,
+        options=[
+            ContractOption(
+                number=int(o["number"]),
+                months=int(o["months"]),
+                notice_deadline=date.fromisoformat(o["notice_deadline"]),
+                exercised=o.get("exercised"),
+            )
+            for o in row.options
+        ],
+        value_nok=row.value_nok,
+        agreement_type=row.agreement_type,  # type: ignore[arg-type]
+        manager_email=row.manager_email,
+        manager_aad_id=row.manager_aad_id,
+        risk_level=row.risk_level,  # type: ignore[arg-type]
+        controls=[
+            PlannedControl(kind=str(c["kind"]), due=date.fromisoformat(c["due"]), description=str(c.get("description", "")))
+            for c in row.controls
+        ],
+        archive_case_no=row.archive_case_no,
+        internal_notes=row.internal_notes,
+        reminder_overrides=dict(row.reminder_overrides or {}),
+    )
+
+
+class Contracts:
+    def __init__(self, store: Store, clock: Any = None, *, working_hours: bool = True) -> None:
+        self.store = store
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.working_hours = working_hours
+
+    def today(self) -> date:
+        now: datetime = self.clock()
+        return now.astimezone(OSLO).date()
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def upsert_contract(
+        self, data: ContractData, *, actor_aad_id: str = "", actor_name: str = "", source: str = "import",
+        activity_id: str = "",
+    ) -> Literal["created", "updated", "unchanged"]:
+        values = to_row_values(data)
+        async with self.store.session() as session:
+            row = await session.scalar(
+                sa.select(Contract).where(Contract.external_ref == data.external_ref).with_for_update()
+            )
+            if row is not None and row.fingerprint == values["fingerprint"]:
+                return "unchanged"
+            if row is None:
+                row = Contract(**values, source=source)
+                session.add(row)
+                await session.flush()
+                outcome: Literal["created", "updated", "unchanged"] = "created"
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+                row.updated_at = utcnow()
+                outcome = "updated"
+            changes = await self._replan(session, row, data)
+            audit(session, actor_aad_id=actor_aad_id, actor_name=actor_name or source,
+                  action=f"contract.{outcome}", entity="contract", entity_id=data.external_ref,
+                  activity_id=activity_id, details={"source": source, **changes})
+            return outcome
+
+    async def _replan(self, session: AsyncSession, row: Contract, data: ContractData) -> dict[str, int]:
+        """Bring the contract's pending reminders in line with its current data."""
+        today = self.today()
+        now = self.clock()
+        planned = derive_schedule(data, today)
+        existing = list(
+            await session.scalars(sa.select(Reminder).where(Reminder.contract_id == row.id))
+        )
+        to_create, to_cancel = reconcile(existing, planned)
+        cancel_keys = {r.subject_key for r in to_cancel}
+        for reminder in existing:
+            if reminder.subject_key in cancel_keys and reminder.status == PENDING:
+                reminder.status = "cancelled"
+                reminder.escalation_reason = "contract changed"
+        for p in to_create:
+            session.add(
+                Reminder(
+                    contract_id=row.id,
+                    subject_key=p.subject_key,
+                    kind=p.kind.value if hasattr(p.kind, "value") else str(p.kind),
+                    due_date=p.due_date,
+                    target_date=p.target_date,
+                    option_number=p.option_number,
+                    control_index=p.control_index,
+                    status=PENDING,
+                    send_after=send_after_for(p.due_date, now, working_hours=self.working_hours),
+                    recipient_aad_id=row.manager_aad_id,
+                )
+            )
+        # A new avtaleforvalter gets the reminders that have not gone out yet.
+        await session.execute(
+            sa.update(Reminder)
+            .where(Reminder.contract_id == row.id, Reminder.status == PENDING)
+            .values(recipient_aad_id=row.manager_aad_id)
+        )
+        return {"reminders_created": len(to_create), "reminders_cancelled": len(cancel_keys)}
+
+    async def exercise_option(self, external_ref: str, option_number: int, *, actor_aad_id: str,
+                              actor_name: str) -> Literal["created", "updated", "unchanged"] | None:
+        """Record an exercised option: the contract runs on for the option's months."""
+        row = await self.get(external_ref)
+        if row is None:
+            return None
+        data = from_row(row)
+        options = []
+        extend_months = 0
+        for option in data.options:
+            if option.number == option_number and not option.exercised:
+                option = dataclasses.replace(option, exercised=True)
+                extend_months = option.months
+            options.append(option)
+        if not extend_months:
+            return "unchanged"
+        updated = dataclasses.replace(data, options=options, end_date=add_months(data.end_date, extend_months))
+        return await self.upsert_contract(updated, actor_aad_id=actor_aad_id, actor_name=actor_name,
+                                          source="option")
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def get(self, external_ref: str) -> Contract | None:
+        async with self.store.session() as session:
+            return await session.scalar(sa.select(Contract).where(Contract.external_ref == external_ref))
+
+    async def get_by_id(self, contract_id: int) -> Contract | None:
+        async with self.store.session() as session:
+            return await session.get(Contract, contract_id)
+
+    async def for_manager(self, aad_id: str, limit: int = 25) -> list[Contract]:
+        async with self.store.session() as session:
+            rows = await session.scalars(
+                sa.select(Contract)
+                .where(Contract.manager_aad_id == aad_id, Contract.end_date >= self.today())
+                .order_by(Contract.end_date)
+                .limit(limit)
+            )
+            return list(rows)
+
+    async def search(self, query: str, limit: int = 15) -> list[Contract]:
+        pattern = f"%{_escape_like(query.strip().lower())}%"
+        async with self.store.session() as session:
+            stmt = sa.select(Contract).order_by(Contract.end_date.desc()).limit(limit)
+            if query.strip():
+                stmt = stmt.where(
+                    sa.or_(
+                        sa.func.lower(Contract.title).like(pattern, escape="\\"),
+                        sa.func.lower(Contract.supplier_name).like(pattern, escape="\\"),
+                        sa.func.lower(Contract.external_ref).like(pattern, escape="\\"),
+                        Contract.supplier_org_no.like(pattern, escape="\\"),
+                    )
+                )
+            return list(await session.scalars(stmt))
+
+    def view(self, row: Contract, *, aad_id: str, is_procurement: bool) -> ContractView:
+        """Prices and internal notes only for innkjøpere and the contract's own manager."""
+        entitled = is_procurement or (bool(aad_id) and row.manager_aad_id == aad_id)
+        from .contracts import next_deadline
+
+        deadline = next_deadline(from_row(row), self.today())
+        return ContractView(
+            external_ref=row.external_ref,
+            title=row.title,
+            supplier_name=row.supplier_name,
+            supplier_org_no=row.supplier_org_no,
+            category=row.category,
+            start_date=row.start_date,
+            end_date=row.end_date,
+            agreement_type=row.agreement_type,
+            manager_email=row.manager_email,
+            manager_aad_id=row.manager_aad_id,
+            risk_level=row.risk_level,
+            value_nok=row.value_nok if entitled else None,
+            internal_notes=row.internal_notes if entitled else None,
+            archive_case_no=row.archive_case_no if entitled else None,
+            options=list(row.options) if entitled else [],
+            controls=list(row.controls) if entitled else [],
+            next_deadline=(str(deadline[0]), deadline[1]) if deadline else None,
+        )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,200 @@
+"""Reminder delivery bookkeeping: claim what is due, record the outcome, escalate.
+
+A reminder's life: pending → delivered → (answered | escalated after 7 days without an
+answer); pending → escalate → escalated when the avtaleforvalter can't be reached;
+pending → cancelled when the contract changed. Snooze puts a delivered reminder back
+to pending seven days on. Claims are leases (`claimed_by`, `claimed_until`); on
+PostgreSQL `FOR UPDATE SKIP LOCKED` lets several instances share the work, and a
+killed instance's lease simply expires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import sqlalchemy as sa
+
+from .db import Contract, Reminder, utcnow
+from .reminder_schedule import ESCALATE_AFTER, SNOOZE
+from .store import Store, audit
+
+Answer = Literal["extend_option", "new_needs_report", "not_relevant", "snooze"]
+ANSWERS: tuple[str, ...] = ("extend_option", "new_needs_report", "not_relevant", "snooze")
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    id: int
+    kind: str
+    due_date: object
+    target_date: object
+    option_number: int | None
+    control_index: int | None
+    recipient_aad_id: str | None
+    contract_id: int
+    contract_ref: str
+    status: str
+    escalation_reason: str | None
+
+
+@dataclass
+class AnswerOutcome:
+    reminder: Reminder | None
+    contract: Contract | None
+    changed: bool
+    reason: str = ""  # not_found, not_allowed, already_answered, needs_reason
+
+
+class Reminders:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def _claim(self, where: sa.ColumnElement[bool], worker_id: str, limit: int, lease: timedelta,
+                     order: sa.ColumnElement[object]) -> list[DueReminder]:
+        now = utcnow()
+        async with self.store.session() as session:
+            stmt = (
+                sa.select(Reminder.id)
+                .where(where, sa.or_(Reminder.claimed_until.is_(None), Reminder.claimed_until < now))
+                .order_by(order, Reminder.id)
+                .limit(limit)
+            )
+            if not self.store.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True)
+            ids = list((await session.scalars(stmt)).all())
+            if not ids:
+                return []
+            await session.execute(
+                sa.update(Reminder)
+                .where(Reminder.id.in_(ids))
+                .values(claimed_by=worker_id, claimed_until=now + lease, attempts=Reminder.attempts + 1)
+            )
+            rows = await session.execute(
+                sa.select(Reminder, Contract.external_ref)
+                .join(Contract, Contract.id == Reminder.contract_id)
+                .where(Reminder.id.in_(ids))
+            )
+            return [
+                DueReminder(
+                    id=r.id, kind=r.kind, due_date=r.due_date, target_date=r.target_date,
+                    option_number=r.option_number, control_index=r.control_index,
+                    recipient_aad_id=r.recipient_aad_id, contract_id=r.contract_id, contract_ref=ref,
+                    status=r.status, escalation_reason=r.escalation_reason,
+                )
+                for r, ref in rows
+            ]
+
+    async def claim_due(self, worker_id: str, limit: int = 50, lease: timedelta = timedelta(minutes=2),
+                        now: datetime | None = None) -> list[DueReminder]:
+        now = now or utcnow()
+        return await self._claim(
+            sa.and_(Reminder.status == "pending", Reminder.send_after <= now),
+            worker_id, limit, lease, Reminder.send_after,
+        )
+
+    async def claim_escalations(self, worker_id: str, limit: int = 50, lease: timedelta = timedelta(minutes=2),
+                                now: datetime | None = None) -> list[DueReminder]:
+        now = now or utcnow()
+        overdue = sa.and_(
+            Reminder.status == "delivered",
+            Reminder.answer.is_(None),
+            Reminder.delivered_at <= now - ESCALATE_AFTER,
+        )
+        return await self._claim(
+            sa.or_(Reminder.status == "escalate", overdue), worker_id, limit, lease, Reminder.id
+        )
+
+    async def count_due(self, now: datetime | None = None) -> int:
+        now = now or utcnow()
+        async with self.store.session() as session:
+            return int(await session.scalar(
+                sa.select(sa.func.count()).select_from(Reminder)
+                .where(Reminder.status == "pending", Reminder.send_after <= now)
+            ) or 0)
+
+    async def _owned_update(self, reminder_id: int, worker_id: str, **values: object) -> bool:
+        async with self.store.session() as session:
+            result = await session.execute(
+                sa.update(Reminder)
+                .where(Reminder.id == reminder_id, Reminder.claimed_by == worker_id)
+                .values(claimed_by=None, claimed_until=None, **values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_delivered(self, reminder_id: int, worker_id: str, conversation_id: str, activity_id: str) -> bool:
+        return await self._owned_update(
+            reminder_id, worker_id, status="delivered", delivered_at=utcnow(),
+            conversation_id=conversation_id, activity_id=activity_id, last_error=None,
+            answer=None, answer_reason=None,  # a snoozed reminder asks afresh (the audit log keeps the snooze)
+        )
+
+    async def release(self, reminder_id: int, worker_id: str, retry_at: datetime, error: str) -> bool:
+        return await self._owned_update(reminder_id, worker_id, send_after=retry_at, last_error=error[:1000])
+
+    async def release_escalation(self, reminder_id: int, worker_id: str, error: str) -> bool:
+        return await self._owned_update(reminder_id, worker_id, last_error=error[:1000])
+
+    async def mark_unreachable(self, reminder_id: int, worker_id: str, reason: str) -> bool:
+        """The avtaleforvalter can't be reached: the section's channel must get it instead."""
+        return await self._owned_update(reminder_id, worker_id, status="escalate", escalation_reason=reason[:400])
+
+    async def mark_escalated(self, reminder_id: int, worker_id: str, reason: str) -> bool:
+        async with self.store.session() as session:
+            result = await session.execute(
+                sa.update(Reminder)
+                .where(Reminder.id == reminder_id, Reminder.claimed_by == worker_id)
+                .values(status="escalated", escalated_at=utcnow(), escalation_reason=reason[:400],
+                        claimed_by=None, claimed_until=None)
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                audit(session, actor_aad_id="", actor_name="påminnelser", action="reminder.escalated",
+                      entity="reminder", entity_id=str(reminder_id), details={"reason": reason[:400]})
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def get(self, reminder_id: int) -> tuple[Reminder, Contract] | None:
+        async with self.store.session() as session:
+            row = (await session.execute(
+                sa.select(Reminder, Contract).join(Contract, Contract.id == Reminder.contract_id)
+                .where(Reminder.id == reminder_id)
+            )).first()
+            return (row[0], row[1]) if row else None
+
+    async def answer(
+        self, reminder_id: int, *, aad_id: str, name: str, is_procurement: bool, answer: str, reason: str,
+        activity_id: str = "",
+    ) -> AnswerOutcome:
+        if answer not in ANSWERS:
+            return AnswerOutcome(None, None, False, "not_found")
+        async with self.store.session() as session:
+            row = (await session.execute(
+                sa.select(Reminder, Contract).join(Contract, Contract.id == Reminder.contract_id)
+                .where(Reminder.id == reminder_id).with_for_update()
+            )).first()
+            if row is None:
+                return AnswerOutcome(None, None, False, "not_found")
+            reminder, contract = row
+            if not (is_procurement or (aad_id and aad_id in (contract.manager_aad_id, reminder.recipient_aad_id))):
+                return AnswerOutcome(reminder, contract, False, "not_allowed")
+            if reminder.answer is not None and reminder.answer != "snooze" or reminder.status == "cancelled":
+                return AnswerOutcome(reminder, contract, False, "already_answered")
+            if answer == "not_relevant" and not reason.strip():
+                return AnswerOutcome(reminder, contract, False, "needs_reason")
+            now = utcnow()
+            reminder.answer = answer
+            reminder.answer_reason = reason.strip()[:2000] or None
+            reminder.answered_by = name[:200] or aad_id
+            reminder.answered_at = now
+            if answer == "snooze":
+                # Comes back as a fresh reminder in seven days.
+                reminder.status = "pending"
+                reminder.send_after = now + SNOOZE
+                reminder.delivered_at = None
+            elif reminder.status in ("delivered", "escalated", "pending", "escalate"):
+                reminder.status = "answered" if reminder.status != "escalated" else "escalated"
+            audit(session, actor_aad_id=aad_id, actor_name=name, action=f"reminder.{answer}",
+                  entity="reminder", entity_id=str(reminder.id), activity_id=activity_id,
+                  details={"contract": contract.external_ref, "kind": reminder.kind,
+                           "reason": reminder.answer_reason or ""})
+            return AnswerOutcome(reminder, contract, True)
