@@ -220,10 +220,18 @@ def _list_card(lang: str, heading: str, intro: str | None, empty: str, views: li
                        actions=actions)
 
 
+def _view(s: Services, actor: Actor, row: Contract) -> ContractView:
+    # Prices and notes are not public: shown only in a personal chat, never in a channel
+    # or group chat where others read along.
+    if actor.conversation_type != "personal":
+        return s.contracts.view(row, aad_id="", is_procurement=False)
+    return s.contracts.view(row, aad_id=actor.aad_id, is_procurement=actor.is_procurement)
+
+
 async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     lang = actor.lang
     rows = await s.contracts.for_manager(actor.aad_id)
-    views = [s.contracts.view(r, aad_id=actor.aad_id, is_procurement=actor.is_procurement) for r in rows]
+    views = [_view(s, actor, r) for r in rows]
     views.sort(key=lambda v: v.next_deadline[1] if v.next_deadline else date.max)
     actions = [{"title": text(lang, "action_new_contract"), "verb": "contracts.new", "data": {}}] if actor.is_procurement else []
     return Reply(card=_list_card(lang, text(lang, "ct_mine_title"), text(lang, "ct_mine_intro"),
@@ -233,7 +241,7 @@ async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
 async def search(s: Services, actor: Actor, query: str) -> Reply:
     lang = actor.lang
     rows = await s.contracts.search(query[:100])
-    views = [s.contracts.view(r, aad_id=actor.aad_id, is_procurement=actor.is_procurement) for r in rows]
+    views = [_view(s, actor, r) for r in rows]
     limited = any(v.value_nok is None for v in views)
     return Reply(card=_list_card(lang, text(lang, "ct_search_title", query=query[:100]),
                                  text(lang, "ct_search_limited") if limited else None,
