@@ -1,0 +1,393 @@
+"""The contract record (avtale/kontrakt) as the domain sees it, free of storage.
+
+``ContractData`` is what the contract administration tool (KAV) export, the contract
+card and a finished competition all produce, and what the store upserts by
+``external_ref``. It is a frozen value: two records are equal when their normalised
+fields are equal, and ``fingerprint()`` is a stable SHA-256 hex digest (64 characters)
+of those fields, so a store can tell "unchanged" from "updated" by comparing one
+stored string. ``__post_init__`` only normalises (trims text, turns lists into tuples,
+canonicalises reminder overrides); it never raises for bad values, so a form can
+build a record and ask ``validate_contract`` for all problems at once.
+
+Conventions:
+
+* ``end_date`` is the end of the *current* binding period (inclusive). ``options``
+  are the extensions still described by the contract; an option that has been
+  exercised should also have moved ``end_date`` (the KAV tool does that).
+* ``ContractOption.exercised``: ``None`` undecided, ``True`` exercised, ``False``
+  declined (a declined option ends the chain: later options lapse).
+* ``reminder_overrides`` maps a reminder kind (``"end_6m"``, ``"control"`` …, see
+  ``procurement.reminder_schedule.ReminderKind``) to an offset before the target date:
+  ``{"months": 4}``, ``{"days": 21}``, a string ``"4m"``/``"21d"``/``"3w"``, an
+  ``Offset``, or ``None`` to switch that reminder off for this contract. Values are
+  stored canonically as ``{"months": m, "days": d}`` (JSON-friendly) or ``None``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal, NamedTuple
+
+Category = Literal["goods", "services", "works"]
+AgreementType = Literal["framework", "single"]
+RiskLevel = Literal["low", "medium", "high"]
+
+CATEGORIES: tuple[str, ...] = ("goods", "services", "works")
+AGREEMENT_TYPES: tuple[str, ...] = ("framework", "single")
+RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
+
+ORG_NO_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
+_EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_OFFSET_RE = re.compile(r"^\s*(\d{1,3})\s*([mdw])\s*$", re.IGNORECASE)
+_FINGERPRINT_VERSION = 1
+
+
+# -- organisation numbers ---------------------------------------------------------------
+
+
+def normalize_org_no(value: str | int | None) -> str:
+    """Digits only: ``"NO 974 760 673 MVA"`` → ``"974760673"`` (no validation)."""
+    if value is None:
+        return ""
+    text = str(value).strip().upper()
+    text = re.sub(r"^NO(?=[\s\d])", "", text)
+    text = re.sub(r"MVA$", "", text.strip())
+    return re.sub(r"[\s.\-\u00a0\u202f]", "", text)
+
+
+def org_no_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid Norwegian organisation number (nb), or None if it is.
+
+    Nine digits; the last is a MOD11 check digit with weights 3,2,7,6,5,4,3,2: the
+    check digit is 11 − (weighted sum mod 11), 11 becomes 0, and 10 means the number
+    cannot exist.
+    """
+    digits = normalize_org_no(value)
+    if not digits.isdigit() or len(digits) != 9:
+        return f"organisasjonsnummer {value} må ha 9 siffer"
+    remainder = sum(int(c) * w for c, w in zip(digits[:8], ORG_NO_WEIGHTS, strict=True)) % 11
+    check = (11 - remainder) % 11
+    if check == 10 or check != int(digits[8]):
+        return f"organisasjonsnummer {value} har feil kontrollsiffer"
+    return None
+
+
+def is_valid_org_no(value: str | int | None) -> bool:
+    return value is not None and org_no_problem(str(value)) is None
+
+
+def is_email(value: str) -> bool:
+    return bool(_EMAIL_RE.match(value))
+
+
+def is_aad_object_id(value: str) -> bool:
+    return bool(_GUID_RE.match(value))
+
+
+# -- reminder offsets -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offset:
+    """A distance *before* a target date: whole months first, then days."""
+
+    months: int = 0
+    days: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {"months": self.months, "days": self.days}
+
+    def __str__(self) -> str:
+        parts = []
+        if self.months:
+            parts.append(f"{self.months} mnd")
+        if self.days or not parts:
+            parts.append(f"{self.days} dager")
+        return " ".join(parts)
+
+
+def parse_offset(value: object) -> Offset | None:
+    """An override value as an ``Offset``; ``None`` means "switched off".
+
+    Raises ``ValueError`` for anything else (negative numbers, unknown units, bools).
+    """
+    if value is None:
+        return None
+    if isinstance(value, Offset):
+        off = value
+    elif isinstance(value, Mapping):
+        unknown = set(value) - {"months", "days"}
+        if unknown or not value:
+            raise ValueError(f"ugyldig forskyvning {dict(value)!r}")
+        months, days = value.get("months", 0), value.get("days", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (months, days)):
+            raise ValueError(f"ugyldig forskyvning {dict(value)!r}")
+        off = Offset(months=int(months), days=int(days))
+    elif isinstance(value, str):
+        m = _OFFSET_RE.match(value)
+        if not m:
+            raise ValueError(f"ugyldig forskyvning {value!r} (bruk f.eks. «3m», «14d» eller «2w»)")
+        n, unit = int(m.group(1)), m.group(2).lower()
+        off = Offset(months=n) if unit == "m" else Offset(days=n * (7 if unit == "w" else 1))
+    else:
+        raise ValueError(f"ugyldig forskyvning {value!r}")
+    if off.months < 0 or off.days < 0 or off.months > 60 or off.days > 3650:
+        raise ValueError(f"forskyvningen {off} er utenfor tillatt område")
+    return off
+
+
+def _canonical_override(value: object) -> object:
+    try:
+        off = parse_offset(value)
+    except ValueError:
+        return value  # kept as given; validate_contract reports it
+    return None if off is None else off.as_json()
+
+
+# -- the record -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContractOption:
+    """One option to extend: ``months`` long, to be decided by ``notice_deadline``."""
+
+    number: int
+    months: int
+    notice_deadline: date
+    exercised: bool | None = None
+
+
+@dataclass(frozen=True)
+class PlannedControl:
+    """A planned follow-up control, e.g. a wage-condition audit (``kind`` is a short code)."""
+
+    kind: str
+    due: date
+    description: str = ""
+
+
+def _text(value: object) -> str:
+    return "" if value is None else " ".join(str(value).split())
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContractData:
+    external_ref: str
+    supplier_name: str
+    title: str
+    category: Category
+    start_date: date
+    end_date: date
+    supplier_org_no: str = ""
+    options: Sequence[ContractOption] = ()
+    value_nok: int | None = None
+    agreement_type: AgreementType = "single"
+    manager_email: str = ""
+    manager_aad_id: str | None = None
+    risk_level: RiskLevel = "medium"
+    controls: Sequence[PlannedControl] = ()
+    archive_case_no: str = ""
+    internal_notes: str = ""
+    reminder_overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name in ("external_ref", "supplier_name", "title", "archive_case_no"):
+            set_(self, name, _text(getattr(self, name)))
+        set_(self, "supplier_org_no", normalize_org_no(self.supplier_org_no))
+        set_(self, "manager_email", _text(self.manager_email).lower())
+        aad_id = _text(self.manager_aad_id)
+        set_(self, "manager_aad_id", (aad_id.lower() if is_aad_object_id(aad_id) else aad_id) or None)
+        notes = "" if self.internal_notes is None else str(self.internal_notes)
+        set_(self, "internal_notes", notes.replace("\r\n", "\n").replace("\r", "\n").strip())
+        set_(self, "options", tuple(sorted(self.options, key=lambda o: o.number)))
+        set_(self, "controls", tuple(self.controls))
+        overrides = dict(self.reminder_overrides or {})
+        set_(self, "reminder_overrides", {str(k): _canonical_override(v) for k, v in sorted(overrides.items())})
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())
+
+    def normalized(self) -> dict[str, Any]:
+        """The fields as plain JSON values; the basis of ``fingerprint``.
+
+        Empty optional values are folded together (``None`` and ``""``, ``None`` and 0
+        for the value) so a round trip through a store with NOT NULL defaults does not
+        look like a change.
+        """
+        return {
+            "v": _FINGERPRINT_VERSION,
+            "external_ref": self.external_ref,
+            "supplier_name": self.supplier_name,
+            "supplier_org_no": self.supplier_org_no,
+            "title": self.title,
+            "category": self.category,
+            "start_date": self.start_date.isoformat(),
+            "end_date": self.end_date.isoformat(),
+            "options": [
+                [o.number, o.months, o.notice_deadline.isoformat(), o.exercised] for o in self.options
+            ],
+            "value_nok": self.value_nok or 0,
+            "agreement_type": self.agreement_type,
+            "manager_email": self.manager_email,
+            "manager_aad_id": self.manager_aad_id or "",
+            "risk_level": self.risk_level,
+            "controls": [[c.kind, c.due.isoformat(), c.description] for c in self.controls],
+            "archive_case_no": self.archive_case_no,
+            "internal_notes": self.internal_notes,
+            "reminder_overrides": {k: v for k, v in self.reminder_overrides.items()},
+        }
+
+    def fingerprint(self) -> str:
+        """Stable SHA-256 hex digest of ``normalized()`` (same on every machine and run)."""
+        payload = json.dumps(self.normalized(), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                             default=str)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def final_end_date(self) -> date:
+        """The end date if every undecided option were exercised."""
+        from .calendar_no import add_months
+
+        end = self.end_date
+        for option in self.options:
+            if option.exercised is False:
+                break
+            if option.exercised is None:
+                end = add_months(end, option.months, keep_month_end=True)
+        return end
+
+
+# -- validation -------------------------------------------------------------------------
+
+
+MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2199, 12, 31)
+# The store's column sizes (procurement/db.py).
+_MAX_LENGTHS: tuple[tuple[str, int, str, str], ...] = (
+    ("external_ref", 64, "avtalenummeret", "the contract number"),
+    ("supplier_name", 200, "leverandørnavnet", "the supplier name"),
+    ("title", 300, "avtalenavnet", "the title"),
+    ("manager_email", 200, "avtaleforvalterens e-postadresse", "the contract manager's e-mail address"),
+    ("manager_aad_id", 64, "avtaleforvalterens Entra-id", "the contract manager's Entra id"),
+    ("archive_case_no", 32, "arkivsaksnummeret", "the case number"),
+)
+
+
+class ContractProblem(NamedTuple):
+    field: str
+    message_nb: str
+    message_en: str
+
+
+class InvalidContract(ValueError):
+    def __init__(self, problems: list[ContractProblem]) -> None:
+        super().__init__("; ".join(p.message_nb for p in problems))
+        self.problems = problems
+
+
+def validate_contract(data: ContractData) -> list[ContractProblem]:
+    """Every problem with the record, each with its field and a message in nb and en."""
+    from .reminder_schedule import ReminderKind
+
+    problems: list[ContractProblem] = []
+
+    def add(field_name: str, nb: str, en: str) -> None:
+        problems.append(ContractProblem(field_name, nb, en))
+
+    for name, nb, en in (
+        ("external_ref", "avtalenummer", "contract number"),
+        ("supplier_name", "leverandør", "supplier"),
+        ("title", "avtalenavn", "title"),
+    ):
+        if not getattr(data, name):
+            add(name, f"{nb} mangler", f"{en} is missing")
+    for name, limit, nb, en in _MAX_LENGTHS:
+        value = getattr(data, name) or ""
+        if len(value) > limit:
+            add(name, f"{nb} er lengre enn {limit} tegn", f"{en} is longer than {limit} characters")
+    for name, nb, en in (("start_date", "startdato", "start date"), ("end_date", "sluttdato", "end date")):
+        if not MIN_DATE <= getattr(data, name) <= MAX_DATE:
+            add(name, f"{nb} må være mellom år {MIN_DATE.year} og {MAX_DATE.year}",
+                f"{en} must be between the years {MIN_DATE.year} and {MAX_DATE.year}")
+    if data.supplier_org_no:
+        why = org_no_problem(data.supplier_org_no)
+        if why:
+            add("supplier_org_no", why, f"organisation number {data.supplier_org_no} is not valid")
+    if data.category not in CATEGORIES:
+        add("category", f"ukjent kategori {data.category!r}", f"unknown category {data.category!r}")
+    if data.agreement_type not in AGREEMENT_TYPES:
+        add("agreement_type", f"ukjent avtaletype {data.agreement_type!r}",
+            f"unknown agreement type {data.agreement_type!r}")
+    if data.risk_level not in RISK_LEVELS:
+        add("risk_level", f"ukjent risikonivå {data.risk_level!r}", f"unknown risk level {data.risk_level!r}")
+    if data.end_date < data.start_date:
+        add("end_date",
+            f"sluttdato {data.end_date:%d.%m.%Y} er før startdato {data.start_date:%d.%m.%Y}",
+            f"end date {data.end_date.isoformat()} is before start date {data.start_date.isoformat()}")
+    if data.value_nok is not None and data.value_nok < 0:
+        add("value_nok", "verdien kan ikke være negativ", "the value cannot be negative")
+    if data.manager_email and not is_email(data.manager_email):
+        add("manager_email", f"avtaleforvalter {data.manager_email} er ikke en e-postadresse",
+            f"contract manager {data.manager_email} is not an e-mail address")
+    numbers = [o.number for o in data.options]
+    if len(set(numbers)) != len(numbers) or any(n < 1 for n in numbers):
+        add("options", "opsjonene må ha ulike nummer fra 1 og oppover",
+            "options must have distinct numbers starting at 1")
+    for o in data.options:
+        if not 1 <= o.months <= 120:
+            add("options", f"opsjon {o.number}: varighet {o.months} mnd er utenfor 1–120",
+                f"option {o.number}: length {o.months} months is outside 1–120")
+    if data.options and data.options[0].notice_deadline > data.end_date:
+        first = data.options[0]
+        add("options", f"opsjonsfrist {first.notice_deadline:%d.%m.%Y} er etter sluttdato {data.end_date:%d.%m.%Y}",
+            f"option notice deadline {first.notice_deadline.isoformat()} is after the end date")
+    known = {k.value for k in ReminderKind}
+    for key, value in data.reminder_overrides.items():
+        if key not in known:
+            add("reminder_overrides", f"ukjent påminnelsestype {key!r}", f"unknown reminder kind {key!r}")
+            continue
+        try:
+            parse_offset(value)
+        except ValueError as exc:
+            add("reminder_overrides", f"{key}: {exc}", f"{key}: invalid offset {value!r}")
+    return problems
+
+
+def ensure_valid(data: ContractData) -> ContractData:
+    problems = validate_contract(data)
+    if problems:
+        raise InvalidContract(problems)
+    return data
+
+
+# -- deadlines --------------------------------------------------------------------------
+
+
+class Deadline(NamedTuple):
+    kind: str  # "option_notice", "control" or "end"
+    date: date
+
+
+_DEADLINE_ORDER = {"option_notice": 0, "control": 1, "end": 2}
+
+
+def next_deadline(contract: ContractData, today: date) -> Deadline | None:
+    """The nearest deadline on or after ``today``: an undecided option's notice
+    deadline, a planned control, or the end date. Ties go option, control, end."""
+    candidates: list[Deadline] = []
+    for option in contract.options:
+        if option.exercised is False:
+            break  # later options lapse
+        if option.exercised is None:
+            candidates.append(Deadline("option_notice", option.notice_deadline))
+    candidates.extend(Deadline("control", c.due) for c in contract.controls)
+    candidates.append(Deadline("end", contract.end_date))
+    upcoming = [c for c in candidates if c.date >= today]
+    if not upcoming:
+        return None
+    return min(upcoming, key=lambda c: (c.date, _DEADLINE_ORDER[c.kind]))
