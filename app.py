@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +16,10 @@ from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 
 from bot.access import RoleResolver
+from bot.agent import ProcurementAgent, send_friendly_error
 from bot.effects import Effects, ReminderCardSource
 from bot.proactive import ProactiveSender
 from bot.reminder_worker import ReminderWorker
-from bot.agent import ProcurementAgent, send_friendly_error
 from bot.routes import router
 from bot.server import build_web_app
 from bot.storage import SqlStorage
@@ -58,8 +60,17 @@ async def build_runtime(settings: Settings) -> Runtime:
     connection_manager = MsalConnectionManager(**sdk_config)
     adapter = CloudAdapter(connection_manager=connection_manager)
     adapter.on_turn_error = send_friendly_error  # never the SDK's default (it shows exception text)
+    people = People(store)
+    directory = build_directory(settings)
     services = Services(
-        store=store, people=People(store), default_language=settings.default_language
+        store=store,
+        people=people,
+        needs=NeedsReports(store, load_rules()),
+        contracts=Contracts(store, working_hours=settings.reminder_working_hours, directory=directory),
+        reminders=Reminders(store),
+        directory=directory,
+        default_language=settings.default_language,
+        people_picker=not settings.local_mode,
     )
     roles = RoleResolver(settings.procurement_user_ids, settings.procurement_group_id)
     outbox = OutboxWorker(store, {})
@@ -130,6 +141,25 @@ async def build_app(settings: Settings | None = None) -> web.Application:
     return app
 
 
+@asynccontextmanager
+async def open_contract_register(database_url: str) -> AsyncIterator[Contracts]:
+    """For the import command: a migrated store and the contract register on it."""
+    settings = load_settings()
+    store = Store(database_url or settings.effective_database_url)
+    try:
+        await store.migrate()
+        yield Contracts(store, working_hours=settings.reminder_working_hours, directory=build_directory(settings))
+    finally:
+        await store.close()
+
+
+def import_contracts(argv: list[str] | None = None) -> int:
+    """`innkjop-import-contracts FILE`: import a contract administration tool's export."""
+    from procurement import contract_import_cli
+
+    return contract_import_cli.main(argv, open_store=open_contract_register)
+
+
 def announce(settings: Settings) -> None:
     where = f"http://{settings.host}:{settings.port}/api/messages"
     if settings.local_mode:
@@ -145,6 +175,8 @@ def announce(settings: Settings) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["import-contracts"]:
+        raise SystemExit(import_contracts(sys.argv[2:]))
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level,

@@ -175,7 +175,8 @@ class ProcurementAgent:
 
     @staticmethod
     def actor(context: TurnContext) -> Actor:
-        actor: Actor = context.turn_state[ACTOR_KEY]
+        actor = context.turn_state[ACTOR_KEY]
+        assert isinstance(actor, Actor)
         return actor
 
     # -- messages ------------------------------------------------------------------------

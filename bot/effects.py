@@ -8,7 +8,6 @@ and our recording its id.
 from __future__ import annotations
 
 import logging
-
 from typing import Any
 
 from dialogs import contracts as contracts_dialog

@@ -149,7 +149,7 @@ class ProactiveSender:
 
 
 def _retry_after(err: aiohttp.ClientResponseError) -> float | None:
-    raw = (err.headers or {}).get("Retry-After") if err.headers else None
+    raw = err.headers.get("Retry-After") if err.headers else None
     try:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:

@@ -312,7 +312,7 @@ def reminder_card(lang: str, reminder: Reminder, contract: Contract, *, notice: 
         {"title": text(lang, "ct_fact_period"), "value": f"{_d(contract.start_date)} – {_d(contract.end_date)}"},
     ]
     answered_line = None
-    if reminder.answer and reminder.answer != "snooze" or reminder.status == "pending" and reminder.answer == "snooze":
+    if (reminder.answer and reminder.answer != "snooze") or (reminder.status == "pending" and reminder.answer == "snooze"):
         when = reminder.answered_at.strftime("%d.%m.%Y %H:%M") + " UTC" if reminder.answered_at else ""
         answered_line = text(lang, "rm_answered", answer=text(lang, f"rm_answer_{reminder.answer}"),
                              who=reminder.answered_by or "", when=when)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from procurement.contracts_service import Contracts
 from procurement.needs_service import NeedsReports
-from procurement.ports import Directory
 from procurement.people import People
+from procurement.ports import Directory
 from procurement.reminders_service import Reminders
 from procurement.store import Store
 

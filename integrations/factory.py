@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from procurement.ports import ChatInstaller, Directory
+from procurement.ports import ChatInstaller, Directory, UnreachableUser
 from settings import Settings
 
 
-def build_chat_installer(settings: Settings) -> ChatInstaller:
-    from integrations.local_adapters import LocalChatInstaller
+class NoGraphInstaller:
+    """Local mode has no tenant to install the app in: a user we have no chat with is unreachable."""
 
-    return LocalChatInstaller(settings.data_dir)
+    async def ensure_personal_chat(self, user_aad_id: str) -> str:
+        raise UnreachableUser("lokal modus: ingen Graph-tilgang for å installere appen")
+
+
+def build_chat_installer(settings: Settings) -> ChatInstaller:
+    return NoGraphInstaller()
 
 
 def build_directory(settings: Settings) -> Directory:

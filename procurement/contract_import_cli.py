@@ -14,11 +14,13 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TextIO
 
 from .contract_import import (
     ContractFileError,
+    ContractUpsertPort,
     ImportSummary,
     ParseReport,
     apply_import,
@@ -50,21 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def run_import(report: ParseReport, database_url: str) -> ImportSummary:
-    """Open the store and apply the parsed rows. The store module is imported here, lazily."""
-    try:
-        from procurement.store import open_store  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        raise StoreUnavailable(
-            "Databasen er ikke tilgjengelig for import ennå: procurement.store.open_store finnes ikke "
-            f"({exc}). Bruk --dry-run for å kontrollere filen. "
-            "(The database is not available for import yet; use --dry-run to check the file.)"
-        ) from exc
-    async with open_store(database_url) as store:
-        return await apply_import(store, report)
+OpenStore = Callable[[str], AbstractAsyncContextManager[ContractUpsertPort]]
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+async def run_import(report: ParseReport, database_url: str, open_store: OpenStore) -> ImportSummary:
+    """Open the register (given by the composition root, app.py) and apply the parsed rows."""
+    async with open_store(database_url) as register:
+        return await apply_import(register, report)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    open_store: OpenStore | None = None,
+) -> int:
     stdout = out or sys.stdout
     stderr = err or sys.stderr
     args = build_parser().parse_args(argv)
@@ -83,7 +86,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
               file=stderr)
         return EXIT_FAILURE
     try:
-        summary = asyncio.run(run_import(report, database_url))
+        if open_store is None:
+            raise StoreUnavailable("no contract register given; run `innkjop-import-contracts` or `python app.py import-contracts`")
+        summary = asyncio.run(run_import(report, database_url, open_store))
     except StoreUnavailable as exc:
         print(str(exc), file=stderr)
         return EXIT_FAILURE
@@ -94,5 +99,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     return EXIT_OK if summary.ok else EXIT_ROWS_REJECTED
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - `python -m procurement.contract_import_cli`
+    # Entry point only: the composition root supplies the database.
+    from app import import_contracts
+
+    raise SystemExit(import_contracts(sys.argv[1:]))

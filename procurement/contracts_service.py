@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .calendar_no import next_send_time
-from .contracts import PlannedControl, ContractData, ContractOption
+from .calendar_no import add_months, next_send_time
+from .contracts import ContractData, ContractOption, PlannedControl
 from .db import Contract, Reminder, utcnow
-from .calendar_no import add_months
-from .reminder_schedule import derive_schedule, reconcile
+from .ports import Directory
+from .reminder_schedule import derive_schedule, plan_changes
 from .store import Store, audit
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -117,8 +117,11 @@ def from_row(row: Contract) -> ContractData:
 
 
 class Contracts:
-    def __init__(self, store: Store, clock: Any = None, *, working_hours: bool = True) -> None:
+    def __init__(
+        self, store: Store, clock: Any = None, *, working_hours: bool = True, directory: Directory | None = None
+    ) -> None:
         self.store = store
+        self.directory = directory
         self.clock = clock or (lambda: datetime.now(UTC))
         self.working_hours = working_hours
 
@@ -132,6 +135,10 @@ class Contracts:
         self, data: ContractData, *, actor_aad_id: str = "", actor_name: str = "", source: str = "import",
         activity_id: str = "",
     ) -> Literal["created", "updated", "unchanged"]:
+        if not data.manager_aad_id and data.manager_email and self.directory is not None:
+            person = await self.directory.resolve(data.manager_email)
+            if person is not None:
+                data = dataclasses.replace(data, manager_aad_id=person.aad_id)
         values = to_row_values(data)
         async with self.store.session() as session:
             row = await session.scalar(
@@ -159,22 +166,27 @@ class Contracts:
         """Bring the contract's pending reminders in line with its current data."""
         today = self.today()
         now = self.clock()
-        planned = derive_schedule(data, today)
+        # Overdue reminders for the same deadline collapse to the latest: a contract
+        # registered late gets one clear reminder, not three at once.
+        planned = derive_schedule(data, today, collapse_overdue=True)
         existing = list(
             await session.scalars(sa.select(Reminder).where(Reminder.contract_id == row.id))
         )
-        to_create, to_cancel = reconcile(existing, planned)
-        cancel_keys = {r.subject_key for r in to_cancel}
-        for reminder in existing:
-            if reminder.subject_key in cancel_keys and reminder.status == PENDING:
-                reminder.status = "cancelled"
-                reminder.escalation_reason = "contract changed"
-        for p in to_create:
+        plan = plan_changes(existing, planned)
+        for reminder in plan.to_cancel:
+            reminder.status = "cancelled"
+            reminder.escalation_reason = "contract changed"
+        for reminder, p in plan.to_revive + plan.to_reschedule:
+            reminder.status = PENDING
+            reminder.due_date = p.due_date
+            reminder.target_date = p.target_date
+            reminder.send_after = send_after_for(p.due_date, now, working_hours=self.working_hours)
+        for p in plan.to_create:
             session.add(
                 Reminder(
                     contract_id=row.id,
                     subject_key=p.subject_key,
-                    kind=p.kind.value if hasattr(p.kind, "value") else str(p.kind),
+                    kind=str(p.kind),
                     due_date=p.due_date,
                     target_date=p.target_date,
                     option_number=p.option_number,
@@ -190,7 +202,12 @@ class Contracts:
             .where(Reminder.contract_id == row.id, Reminder.status == PENDING)
             .values(recipient_aad_id=row.manager_aad_id)
         )
-        return {"reminders_created": len(to_create), "reminders_cancelled": len(cancel_keys)}
+        return {
+            "reminders_created": len(plan.to_create),
+            "reminders_cancelled": len(plan.to_cancel),
+            "reminders_revived": len(plan.to_revive),
+            "reminders_rescheduled": len(plan.to_reschedule),
+        }
 
     async def exercise_option(self, external_ref: str, option_number: int, *, actor_aad_id: str,
                               actor_name: str) -> Literal["created", "updated", "unchanged"] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -52,7 +52,7 @@ class Reminders:
         self.store = store
 
     async def _claim(self, where: sa.ColumnElement[bool], worker_id: str, limit: int, lease: timedelta,
-                     order: sa.ColumnElement[object]) -> list[DueReminder]:
+                     order: Any) -> list[DueReminder]:
         now = utcnow()
         async with self.store.session() as session:
             stmt = (
@@ -177,7 +177,7 @@ class Reminders:
             reminder, contract = row
             if not (is_procurement or (aad_id and aad_id in (contract.manager_aad_id, reminder.recipient_aad_id))):
                 return AnswerOutcome(reminder, contract, False, "not_allowed")
-            if reminder.answer is not None and reminder.answer != "snooze" or reminder.status == "cancelled":
+            if (reminder.answer is not None and reminder.answer != "snooze") or reminder.status == "cancelled":
                 return AnswerOutcome(reminder, contract, False, "already_answered")
             if answer == "not_relevant" and not reason.strip():
                 return AnswerOutcome(reminder, contract, False, "needs_reason")

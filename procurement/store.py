@@ -150,3 +150,4 @@ def enqueue(
             kind=kind, idempotency_key=key, payload=payload, next_attempt_at=not_before or utcnow()
         )
     )
+
