@@ -71,6 +71,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         directory=directory,
         default_language=settings.default_language,
         people_picker=not settings.local_mode,
+        procurement_user_ids=tuple(sorted(settings.procurement_user_ids)),
     )
     roles = RoleResolver(settings.procurement_user_ids, settings.procurement_group_id)
     outbox = OutboxWorker(store, {})

@@ -307,7 +307,6 @@ class ProcurementAgent:
             await self.services.people.record_installation(
                 actor.conversation_id, "add", actor.aad_id
             )
-            await context.send_activity(card_activity(home.welcome_card(actor.lang)))
         elif action.startswith("remove"):
             await self.services.people.record_installation(
                 actor.conversation_id, "remove", actor.aad_id

@@ -40,7 +40,7 @@ class Effects:
         if not self.intake_channel_id:
             log.error("INTAKE_CHANNEL_ID is not set: needs report %s waits for it", report.ref)
             raise RetryLater(600, "no intake channel configured")
-        card = nr_dialog.intake_card(report, self.s.default_language)
+        card = nr_dialog.intake_card(report, self.s.default_language, refresh_user_ids=await self.s.people.teams_user_ids(self.s.procurement_user_ids))
         try:
             activity_id = await self.sender.send_card(self.intake_channel_id, card, channel=True)
         except Unreachable as err:
@@ -53,7 +53,7 @@ class Effects:
         report = await self.s.needs.get(effect.payload["ref"])
         if report is None or not (report.intake_activity_id and report.intake_conversation_id):
             return
-        card = nr_dialog.intake_card(report, self.s.default_language)
+        card = nr_dialog.intake_card(report, self.s.default_language, refresh_user_ids=await self.s.people.teams_user_ids(self.s.procurement_user_ids))
         await self.sender.update_card(report.intake_conversation_id, report.intake_activity_id, card)
 
     async def notify_submitter(self, effect: Effect) -> None:

@@ -88,6 +88,11 @@ async def needs_report_withdraw(s: Services, actor: Actor, data: dict[str, Any])
     return await needs_report.withdraw(s, actor, data)
 
 
+@router.verb("needs_report.refresh")
+async def needs_report_refresh(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    return await needs_report.refresh(s, actor, data)
+
+
 @router.verb("needs_report.approve")
 async def needs_report_approve(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     return await needs_report.decide(s, actor, data, "approve")

@@ -72,6 +72,7 @@ register(
         "nr_fact_status": "Status",
         "nr_need_heading": "Behovet",
         "nr_intake_heading": "Ny behovsmelding: {title}",
+        "nr_refresh": "Oppdater",
         "nr_decision_note_label": "Kommentar til melder (valgfritt)",
         "nr_approve": "Godkjenn",
         "nr_reject": "Avvis",
@@ -152,6 +153,7 @@ register(
         "nr_fact_status": "Status",
         "nr_need_heading": "The need",
         "nr_intake_heading": "New needs report: {title}",
+        "nr_refresh": "Refresh",
         "nr_decision_note_label": "Comment to the reporter (optional)",
         "nr_approve": "Approve",
         "nr_reject": "Reject",
@@ -319,7 +321,9 @@ def _when(report: NeedsReport) -> str:
     return report.decided_at.strftime("%d.%m.%Y %H:%M") + " UTC" if report.decided_at else ""
 
 
-def intake_card(report: NeedsReport, lang: str, notice: str | None = None) -> dict[str, Any]:
+def intake_card(
+    report: NeedsReport, lang: str, notice: str | None = None, refresh_user_ids: tuple[str, ...] = ()
+) -> dict[str, Any]:
     status = text(lang, f"nr_status_{report.status}")
     if report.decided_by_name and report.status not in ("submitted",):
         status_line = text(lang, "nr_status_line_decided", status=status, who=report.decided_by_name,
@@ -343,6 +347,8 @@ def intake_card(report: NeedsReport, lang: str, notice: str | None = None) -> di
         decision_note="",
         notice=notice,
         ref=report.ref,
+        # Universal Actions: Teams fetches the current card for these viewers (max 60).
+        refresh_user_ids=list(refresh_user_ids)[:60],
     )
 
 
@@ -358,6 +364,10 @@ def decision_notice_card(report: NeedsReport, lang: str) -> dict[str, Any]:
         body=body,
         actions=[{"title": text(lang, "action_my_needs_reports"), "verb": "needs_report.mine", "data": {}}],
     )
+
+
+async def _refresh_ids(s: Services) -> tuple[str, ...]:
+    return await s.people.teams_user_ids(s.procurement_user_ids)
 
 
 # -- verbs --------------------------------------------------------------------------------
@@ -432,15 +442,24 @@ async def decide(s: Services, actor: Actor, data: dict[str, Any], decision: str)
     lang = s.default_language  # the intake card is shared by the whole section
     if report is None:
         return home.notice(actor.lang, "unknown_action_title", text(actor.lang, "nr_not_found"))
+    ids = await _refresh_ids(s)
     if not actor.is_procurement:
         # The card stays as it was for the presser, with a polite refusal on it.
         refusal = text(actor.lang, "not_allowed_body", role=text(actor.lang, "role_procurement"))
-        return Reply(card=intake_card(report, lang, notice=refusal))
+        return Reply(card=intake_card(report, lang, notice=refusal, refresh_user_ids=ids))
     note = as_text(data.get("decision_note"), 2000).strip()
     outcome = await s.needs.decide(_who(actor), ref, decision, note, _today(s))
     assert outcome.report is not None
     if not outcome.changed:
         notice = text(actor.lang, "nr_already_decided", who=outcome.report.decided_by_name or "",
                       status=text(actor.lang, f"nr_status_{outcome.report.status}"))
-        return Reply(card=intake_card(outcome.report, lang, notice=notice))
-    return Reply(card=intake_card(outcome.report, lang), update_for_all=True)
+        return Reply(card=intake_card(outcome.report, lang, notice=notice, refresh_user_ids=ids))
+    return Reply(card=intake_card(outcome.report, lang, refresh_user_ids=ids), update_for_all=True)
+
+
+async def refresh(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
+    """Universal Actions refresh: the intake card as it stands now."""
+    report = await s.needs.get(as_text(data.get("ref"), 40))
+    if report is None:
+        return home.notice(actor.lang, "unknown_action_title", text(actor.lang, "nr_not_found"))
+    return Reply(card=intake_card(report, s.default_language, refresh_user_ids=await _refresh_ids(s)))

@@ -32,6 +32,8 @@ class Services:
     default_language: str = "nb"
     # Teams' people picker needs a tenant; local mode types names instead.
     people_picker: bool = False
+    # Innkjøpere by configured id: viewers whose intake cards Teams refreshes automatically.
+    procurement_user_ids: tuple[str, ...] = ()
     clock: Callable[[], datetime] = field(default=_now)
 
     def today(self) -> date:

@@ -29,7 +29,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 
-class RetryLater(Exception):  # noqa: N818 - a signal, not an error
+class RetryLater(Exception):
     """The effect could not be done now; try again after `retry_after` seconds (or backoff)."""
 
     def __init__(self, retry_after: float | None = None, reason: str = "") -> None:

@@ -177,3 +177,13 @@ class People:
             await session.execute(
                 sa.update(User).where(User.aad_object_id == aad_id).values(unreachable_reason=reason[:400])
             )
+
+    async def teams_user_ids(self, aad_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """Teams user ids (MRIs, "29:…") of the given people, for a card's refresh.userIds."""
+        if not aad_ids:
+            return ()
+        async with self.store.session() as session:
+            rows = await session.scalars(
+                sa.select(User.teams_user_id).where(User.aad_object_id.in_(aad_ids), User.teams_user_id != "")
+            )
+            return tuple(sorted(rows))
