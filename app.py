@@ -67,7 +67,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         people=people,
         needs=NeedsReports(store, load_rules()),
         contracts=Contracts(store, working_hours=settings.reminder_working_hours, directory=directory),
-        reminders=Reminders(store),
+        reminders=Reminders(store, working_hours=settings.reminder_working_hours),
         directory=directory,
         default_language=settings.default_language,
         people_picker=not settings.local_mode,
@@ -184,6 +184,8 @@ def main() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The SDK warns on every turn without an app id; local mode has none by design.
+    logging.getLogger("microsoft_agents.hosting.core.connector.client.user_token_client").setLevel(logging.ERROR)
     announce(settings)
     web.run_app(build_app(settings), host=settings.host, port=settings.port, print=None)
 

@@ -289,16 +289,11 @@ class ProcurementAgent:
         activity = context.activity
         bot_id = activity.recipient.id if activity.recipient else None
         actor = self.actor(context)
-        conv_id = actor.conversation_id
         added = activity.members_added or []
-        removed = activity.members_removed or []
-        if any(m.id == bot_id for m in added):
-            await self.services.people.record_installation(conv_id, "add", actor.aad_id)
+        # Installs and uninstalls are recorded from installationUpdate, which Teams sends
+        # for every install; conversationUpdate only greets.
+        if any(m.id == bot_id for m in added) or (added and actor.conversation_type == "personal"):
             await context.send_activity(card_activity(home.welcome_card(actor.lang)))
-        elif added and actor.conversation_type == "personal":
-            await context.send_activity(card_activity(home.welcome_card(actor.lang)))
-        if any(m.id == bot_id for m in removed):
-            await self.services.people.record_installation(conv_id, "remove", actor.aad_id)
 
     async def _on_installation_update(self, context: TurnContext, state: TurnState) -> None:
         actor = self.actor(context)

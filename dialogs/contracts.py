@@ -15,7 +15,7 @@ from procurement.money import format_nok
 
 from . import home, needs_report
 from .base import Actor, Reply, as_text
-from .services import Services
+from .services import OSLO, Services
 
 register(
     nb={
@@ -313,7 +313,7 @@ def reminder_card(lang: str, reminder: Reminder, contract: Contract, *, notice: 
     ]
     answered_line = None
     if (reminder.answer and reminder.answer != "snooze") or (reminder.status == "pending" and reminder.answer == "snooze"):
-        when = reminder.answered_at.strftime("%d.%m.%Y %H:%M") + " UTC" if reminder.answered_at else ""
+        when = reminder.answered_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M") if reminder.answered_at else ""
         answered_line = text(lang, "rm_answered", answer=text(lang, f"rm_answer_{reminder.answer}"),
                              who=reminder.answered_by or "", when=when)
         if reminder.answer_reason:

@@ -14,7 +14,7 @@ from procurement.needs_service import Who
 
 from . import home
 from .base import Actor, Reply, as_text
-from .services import Services
+from .services import OSLO, Services
 
 register(
     nb={
@@ -182,6 +182,10 @@ register(
     },
 )
 
+REQUIRED_FIELDS = frozenset(
+    {"title", "need", "service_area", "estimated_value", "category", "agreement_type", "start_date",
+     "duration_months"}
+)
 SEVERITY_STYLE = {"required": "accent", "warning": "warning", "info": "emphasis"}
 STATUS_COLOR = {
     "submitted": "Default",
@@ -236,7 +240,7 @@ def form_card(
         errors=field_errors,
         error_summary=summary,
         notice=notice,
-        labels={k: v[lang] for k, v in LABELS.items()},
+        labels={k: v[lang] + (" *" if k in REQUIRED_FIELDS else "") for k, v in LABELS.items()},
         limits=LIMITS,
         service_areas=[{"value": v, "title": nb if lang == "nb" else en} for v, nb, en in SERVICE_AREAS],
         people_picker=s.people_picker,
@@ -318,7 +322,7 @@ def summary_card(report: NeedsReport, lang: str, repeated: bool = False) -> dict
 
 
 def _when(report: NeedsReport) -> str:
-    return report.decided_at.strftime("%d.%m.%Y %H:%M") + " UTC" if report.decided_at else ""
+    return report.decided_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M") if report.decided_at else ""
 
 
 def intake_card(

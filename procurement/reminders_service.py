@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from .contracts_service import OSLO, send_after_for
 from .db import Contract, Reminder, utcnow
 from .reminder_schedule import ESCALATE_AFTER, SNOOZE
 from .store import Store, audit
@@ -48,8 +49,9 @@ class AnswerOutcome:
 
 
 class Reminders:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, working_hours: bool = True) -> None:
         self.store = store
+        self.working_hours = working_hours
 
     async def _claim(self, where: sa.ColumnElement[bool], worker_id: str, limit: int, lease: timedelta,
                      order: Any) -> list[DueReminder]:
@@ -189,7 +191,10 @@ class Reminders:
             if answer == "snooze":
                 # Comes back as a fresh reminder in seven days.
                 reminder.status = "pending"
-                reminder.send_after = now + SNOOZE
+                back = now + SNOOZE
+                reminder.send_after = (
+                    send_after_for(back.astimezone(OSLO).date(), back) if self.working_hours else back
+                )
                 reminder.delivered_at = None
             elif reminder.status in ("delivered", "escalated", "pending", "escalate"):
                 reminder.status = "answered" if reminder.status != "escalated" else "escalated"

@@ -3,7 +3,6 @@ from __future__ import annotations
 import csv
 import io
 import sys
-import types
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -659,24 +658,23 @@ def test_cli_unreadable_file_and_missing_url(tmp_path: Path, monkeypatch: pytest
     assert code == 2 and "--database-url" in err
 
 
-def test_cli_without_store_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "procurement.store", types.ModuleType("procurement.store"))
+def test_cli_without_register_says_so() -> None:
     code, out, err = run_cli([str(CSV_FIXTURE), "--database-url", "sqlite+aiosqlite:///:memory:"])
     assert code == 2 and out == ""
-    assert "procurement.store.open_store finnes ikke" in err and "--dry-run" in err
+    assert "innkjop-import-contracts" in err
 
 
-def test_cli_reports_a_database_that_cannot_be_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_reports_a_database_that_cannot_be_opened() -> None:
     @asynccontextmanager
     async def open_store(database_url: str) -> AsyncIterator[FakePort]:
         raise ConnectionRefusedError("connection refused")
         yield FakePort()  # pragma: no cover
 
-    fake = types.ModuleType("procurement.store")
-    fake.open_store = open_store  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "procurement.store", fake)
-    code, _, err = run_cli([str(CSV_FIXTURE), "--database-url", "postgresql+asyncpg://x/y"])
-    assert code == 2 and "ConnectionRefusedError: connection refused" in err
+    out, err = io.StringIO(), io.StringIO()
+    code = contract_import_cli.main(
+        [str(CSV_FIXTURE), "--database-url", "postgresql+asyncpg://x/y"], out=out, err=err, open_store=open_store
+    )
+    assert code == 2 and "ConnectionRefusedError: connection refused" in err.getvalue()
 
 
 def test_cli_imports_through_open_store(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -688,17 +686,18 @@ def test_cli_imports_through_open_store(monkeypatch: pytest.MonkeyPatch) -> None
         urls.append(database_url)
         yield port
 
-    fake = types.ModuleType("procurement.store")
-    fake.open_store = open_store  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "procurement.store", fake)
+    def cli(args: list[str]) -> tuple[int, str]:
+        out = io.StringIO()
+        return contract_import_cli.main(args, out=out, err=io.StringIO(), open_store=open_store), out.getvalue()
+
     monkeypatch.setenv("DATABASE_URL", "sqlite+aiosqlite:///from-env.db")
-    code, out, _ = run_cli([str(XLSX_FIXTURE)])
+    code, out = cli([str(XLSX_FIXTURE)])
     assert code == 1  # one row rejected
     assert urls == ["sqlite+aiosqlite:///from-env.db"]
     assert "Opprettet: 3" in out and "Avvist: 1" in out
-    code, out, _ = run_cli([str(XLSX_FIXTURE), "--database-url", "sqlite+aiosqlite:///x.db"])
+    code, out = cli([str(XLSX_FIXTURE), "--database-url", "sqlite+aiosqlite:///x.db"])
     assert "Opprettet: 0" in out and "Uendret: 3" in out
-    assert urls[-1] == "sqlite+aiosqlite:///x.db"
+
 
 
 @settings(max_examples=60, deadline=None)
