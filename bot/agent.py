@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -348,4 +349,5 @@ def _describe(activity: Activity) -> str:
         return "?"
 
 
-_EMPTY_MATCH = __import__("re").match("", "")
+_EMPTY_MATCH = re.compile("").match("")
+assert _EMPTY_MATCH is not None
