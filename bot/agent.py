@@ -349,5 +349,10 @@ def _describe(activity: Activity) -> str:
         return "?"
 
 
-_EMPTY_MATCH = re.compile("").match("")
-assert _EMPTY_MATCH is not None
+def _empty_match() -> re.Match[str]:
+    match = re.match("", "")
+    assert match is not None
+    return match
+
+
+_EMPTY_MATCH = _empty_match()
