@@ -106,7 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
     return Settings(
         port=_int(env, "PORT", 3978),
         host=env.get("HOST", "").strip()
-        or ("127.0.0.1" if not env.get(_CONN + "CLIENTID") else "0.0.0.0"),
+        or ("127.0.0.1" if not env.get(_CONN + "CLIENTID", "").strip() else "0.0.0.0"),
         data_dir=Path(env.get("DATA_DIR", "").strip() or "data"),
         database_url=env.get("DATABASE_URL", "").strip(),
         client_id=env.get(_CONN + "CLIENTID", "").strip(),

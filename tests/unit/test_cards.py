@@ -1,0 +1,361 @@
+"""Every card template, rendered in nb and en with normal and hostile values, is a valid
+Adaptive Card 1.5 whose text is exactly what was put in.
+
+SAMPLES is the registry of sample contexts: a new template must add its sample here
+(`test_every_template_has_a_sample` fails otherwise). Each sample is a function of the
+text to put in every free-text slot, returning one or more contexts (variants that take
+the template's different branches).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bot.routes  # noqa: F401  (imports every dialog, which registers its strings)
+from cards.render import MAX_CARD_BYTES, TEMPLATES, render_card, template_names
+from cards.strings import EN, NB, STRINGS, text
+from dialogs import home
+from procurement.contract_form import CONTRACT_FORM_FIELDS
+from procurement.needs_report import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS
+from tests.cardcheck import card_problems, validate_card
+from tests.connector_stub import card_texts
+
+LANGS = ["nb", "en"]
+
+Sample = Callable[[str, str], list[dict[str, Any]]]
+
+
+def _t(lang: str, key: str) -> str:
+    return STRINGS[lang][key]
+
+
+def _facts(s: str) -> list[dict[str, str]]:
+    return [{"title": "Referanse", "value": s}, {"title": s, "value": "BM-2026-0001"}]
+
+
+def _contract_form(lang: str, s: str) -> list[dict[str, Any]]:
+    choices = {"category": "services", "agreement_type": "framework", "risk_level": "high"}
+    values = {k: choices.get(k, s) for k in CONTRACT_FORM_FIELDS}
+    base = {
+        "values": values,
+        "labels": {k: f"{k} *" for k in CONTRACT_FORM_FIELDS},
+        "token": s,
+        "error_summary": s,
+    }
+    with_errors = dict(base, errors={"title": s, "category": s, "internal_notes": s})
+    empty = {"values": {}, "labels": base["labels"], "errors": {}, "token": None, "error_summary": ""}
+    return [dict(base, errors={}), with_errors, empty]
+
+
+def _contract_list(lang: str, s: str) -> list[dict[str, Any]]:
+    items = [{"title": s, "facts": _facts(s)}, {"title": "Skyss", "facts": []}]
+    actions = [{"title": s, "verb": "contracts.new", "data": {"q": s}}]
+    return [
+        {"heading": s, "intro": s, "empty": s, "items": items, "actions": actions},
+        {"heading": s, "intro": None, "empty": s, "items": [], "actions": []},
+    ]
+
+
+def _needs_report_form(lang: str, s: str) -> list[dict[str, Any]]:
+    choice = {"service_area": "oppvekst", "category": "goods", "agreement_type": "single",
+              "budget_secured": "true", "innovation": "false", "start_date": "2027-01-15"}
+    values = {k: choice.get(k, s) for k in NEEDS_REPORT_FIELDS}
+    base: dict[str, Any] = {
+        "values": values,
+        "numbers": {"duration_months": 24, "option_months": None},
+        "errors": {},
+        "error_summary": s,
+        "notice": None,
+        "labels": {k: f"{k} *" for k in NEEDS_REPORT_FIELDS},
+        "limits": LIMITS,
+        "service_areas": [{"value": v, "title": nb if lang == "nb" else en} for v, nb, en in SERVICE_AREAS],
+        "people_picker": False,
+        "limits_hint": s,
+        "token": s,
+    }
+    blank = dict(base, values={k: "" for k in NEEDS_REPORT_FIELDS}, numbers={"duration_months": None,
+                                                                             "option_months": None})
+    return [
+        base,
+        dict(base, errors={k: s for k in NEEDS_REPORT_FIELDS}, notice=s),
+        dict(base, people_picker=True, values=dict(values, faggruppe="aad-1,aad-2")),
+        blank,
+    ]
+
+
+def _consequences(s: str) -> list[dict[str, Any]]:
+    return [
+        {"label": s, "text": s, "style": "accent", "source": s, "code": "framework_agreement"},
+        {"label": "Obs", "text": s, "style": "warning", "source": "", "code": None},
+    ]
+
+
+def _needs_report_intake(lang: str, s: str) -> list[dict[str, Any]]:
+    base = {
+        "heading": s, "status_line": s, "status_color": "Warning", "facts": _facts(s), "need": s,
+        "consequences": _consequences(s), "open": True, "decision_note": s, "notice": s, "ref": s,
+        "refresh_user_ids": [s, "29:kari"],
+    }
+    return [base, dict(base, open=False, notice=None, refresh_user_ids=[], consequences=[])]
+
+
+def _needs_report_list(lang: str, s: str) -> list[dict[str, Any]]:
+    return [
+        {"items": [{"ref": "BM-2026-0001", "title": s, "line": s}, {"ref": s, "title": "x", "line": "y"}],
+         "draft_line": s},
+        {"items": [], "draft_line": None},
+    ]
+
+
+def _needs_report_summary(lang: str, s: str) -> list[dict[str, Any]]:
+    actions = [
+        {"title": s, "verb": "needs_report.withdraw", "data": {"ref": s}, "style": "destructive"},
+        {"title": s, "verb": "needs_report.mine", "data": {}, "style": None},
+    ]
+    return [
+        {"heading": s, "intro": s, "facts": _facts(s), "consequences": _consequences(s), "actions": actions},
+        {"heading": s, "intro": s, "facts": [], "consequences": [], "actions": []},
+    ]
+
+
+def _notice(lang: str, s: str) -> list[dict[str, Any]]:
+    return [
+        {"title": s, "body": s},
+        {"title": s, "body": s, "actions": [{"title": s, "verb": "home.help", "data": {"x": s}}]},
+        {"title": s, "body": s, "actions": []},
+    ]
+
+
+def _reminder(lang: str, s: str) -> list[dict[str, Any]]:
+    actions = [
+        {"title": s, "verb": "reminder.extend_option", "data": {"reminder": 7}, "style": "positive"},
+        {"title": s, "verb": "reminder.snooze", "data": {"reminder": 7}},
+    ]
+    base = {"heading": s, "question": s, "facts": _facts(s), "answered_line": None, "notice": s,
+            "open": True, "reason": s, "reason_error": s, "actions": actions}
+    return [base, dict(base, open=False, answered_line=s, notice=None, reason_error=None)]
+
+
+def _welcome(lang: str, s: str) -> list[dict[str, Any]]:
+    actions = [{"title": s, "verb": verb, "data": {}} for _, verb in home.WELCOME_ACTIONS]
+    return [{"actions": actions, "coming": [s, s]}, {"actions": actions, "coming": []}]
+
+
+SAMPLES: dict[str, Sample] = {
+    "contract_form": _contract_form,
+    "contract_list": _contract_list,
+    "needs_report_form": _needs_report_form,
+    "needs_report_intake": _needs_report_intake,
+    "needs_report_list": _needs_report_list,
+    "needs_report_summary": _needs_report_summary,
+    "notice": _notice,
+    "reminder": _reminder,
+    "welcome": _welcome,
+}
+
+NORMAL = "Skyss av elever – Buss AS, Ålesund"
+LARGE = "æ" * 50_000  # 100 kB of UTF-8 in every slot: over the card limit
+HOSTILE = [
+    '"',
+    "\\",
+    "{",
+    "}",
+    "${x}",
+    "{{ t }}",
+    "{% if x %}",
+    "</script><script>alert(1)</script>",
+    "**bold** _x_ [link](http://x)",
+    "🚀👩‍💼",
+    "\n\t",
+    "שלום مرحبا \u202e\u200f",
+    "nul\u0000byte",
+    "&amp; &lt; &#34;",
+    "\ud7ff\ue000\uffff",
+]
+
+
+def _render_all(name: str, lang: str, s: str) -> list[dict[str, Any]]:
+    return [render_card(name, lang, **ctx) for ctx in SAMPLES[name](lang, s)]
+
+
+def test_every_template_has_a_sample() -> None:
+    names = set(template_names())
+    assert names, "no templates found"
+    missing = sorted(names - set(SAMPLES))
+    stale = sorted(set(SAMPLES) - names)
+    assert not missing, f"add a sample context to SAMPLES in {__file__} for: {missing}"
+    assert not stale, f"SAMPLES has templates that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_template_renders_a_valid_card(name: str, lang: str) -> None:
+    for context, card in zip(SAMPLES[name](lang, NORMAL), _render_all(name, lang, NORMAL), strict=True):
+        validate_card(card)
+        assert card["version"] == "1.5" and card["lang"] == lang
+        assert json.loads(json.dumps(card)) == card
+        if NORMAL in card_texts(context):
+            assert NORMAL in card_texts(card)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize("hostile", HOSTILE, ids=lambda s: repr(s)[:20])
+def test_hostile_text_stays_verbatim_and_valid(name: str, lang: str, hostile: str) -> None:
+    value = f"før {hostile} etter"
+    shown = 0
+    for context, card in zip(SAMPLES[name](lang, value), _render_all(name, lang, value), strict=True):
+        validate_card(card)
+        assert json.loads(json.dumps(card, ensure_ascii=False)) == card
+        rendered = card_texts(card)
+        if "&" not in hostile:
+            # Nothing was HTML-escaped on the way.
+            assert not any("&#" in r or "&quot;" in r or "&amp;" in r or "&lt;" in r for r in rendered)
+        if any(value in s for s in card_texts(context)):
+            # The text arrives unchanged (neither escaped nor interpreted as a template).
+            assert any(value in r for r in rendered), f"{name}: {value!r} not in the card"
+            shown += 1
+    assert shown, f"no sample of {name} carries the text"
+
+
+def test_hostile_text_fills_every_visible_slot() -> None:
+    """A notice shows title and body exactly; a welcome card its buttons exactly."""
+    for hostile in HOSTILE:
+        card = render_card("notice", "nb", title=hostile, body=hostile + "!")
+        assert card["body"][0]["text"] == hostile
+        assert card["body"][1]["text"] == hostile + "!"
+        welcome = _render_all("welcome", "en", hostile)[0]
+        assert [a["title"] for a in welcome["actions"]] == [hostile] * len(home.WELCOME_ACTIONS)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_oversize_values_are_refused_or_valid(name: str, lang: str) -> None:
+    for context in SAMPLES[name](lang, LARGE):
+        try:
+            card = render_card(name, lang, **context)
+        except ValueError as err:
+            assert "over Teams' limit" in str(err)
+        else:
+            validate_card(card)  # (a variant that shows none of the large text)
+            assert len(json.dumps(card, ensure_ascii=False).encode()) <= MAX_CARD_BYTES
+
+
+def test_size_limit_boundary() -> None:
+    fits = render_card("notice", "nb", title="t", body="ø" * 39_000)  # 78 kB
+    validate_card(fits)
+    assert fits["body"][1]["text"] == "ø" * 39_000
+    with pytest.raises(ValueError, match="over Teams' limit"):
+        render_card("notice", "nb", title="t", body="ø" * 41_000)  # 82 kB
+
+
+def test_render_does_not_mutate_or_keep_the_context() -> None:
+    context = _notice("nb", NORMAL)[1]
+    before = json.dumps(context, sort_keys=True)
+    a = render_card("notice", "nb", **context)
+    b = render_card("notice", "nb", **context)
+    assert json.dumps(context, sort_keys=True) == before
+    assert a == b
+
+
+def test_tokens_are_fresh_unless_given() -> None:
+    ctx = _contract_form("nb", NORMAL)[2]
+    first = render_card("contract_form", "nb", **ctx)
+    second = render_card("contract_form", "nb", **ctx)
+    assert first["actions"][0]["data"]["token"] != second["actions"][0]["data"]["token"]
+    given_token = render_card("contract_form", "nb", **dict(ctx, token="abc"))
+    assert given_token["actions"][0]["data"]["token"] == "abc"
+    assert given_token["actions"][0]["fallback"]["data"]["token"] == "abc"
+
+
+def test_unknown_language_falls_back_to_norwegian() -> None:
+    card = home.welcome_card("de")
+    validate_card(card)
+    assert "Innkjøpsassistenten" in "\n".join(card_texts(card))
+
+
+def test_welcome_cards_are_what_the_bot_sends() -> None:
+    nb, en = home.welcome_card("nb"), home.welcome_card("en")
+    for card in (nb, en):
+        validate_card(card)
+    assert [a["title"] for a in nb["actions"]] == ["Ny behovsmelding", "Mine behovsmeldinger",
+                                                  "Mine kontrakter", "Meld avvik"]
+    assert [a["verb"] for a in nb["actions"]] == [verb for _, verb in home.WELCOME_ACTIONS]
+    assert "Procurement assistant" in "\n".join(card_texts(en))
+
+
+# -- strings --------------------------------------------------------------------------------
+
+
+def test_nb_and_en_have_the_same_keys() -> None:
+    assert set(NB) == set(EN), {"only nb": sorted(set(NB) - set(EN)), "only en": sorted(set(EN) - set(NB))}
+    assert all(NB[k].strip() and EN[k].strip() for k in NB)
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def test_nb_and_en_take_the_same_arguments() -> None:
+    differ = {k: (_fields(NB[k]), _fields(EN[k])) for k in NB if _fields(NB[k]) != _fields(EN[k])}
+    assert not differ, differ
+
+
+def test_every_string_a_template_uses_exists() -> None:
+    used: set[str] = set()
+    for path in TEMPLATES.glob("*.j2"):
+        used |= set(re.findall(r"\bt\.([a-z_][a-z0-9_]*)", path.read_text("utf-8")))
+    assert used
+    assert not used - set(NB), sorted(used - set(NB))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_text_with_braces_in_arguments(lang: str) -> None:
+    for value in ("{x}", "{0}", "{}", "{{", "}}", "${ref}", "{feature.__class__}", "%s %(x)s"):
+        out = text(lang, "coming_line", feature=value)
+        assert out.startswith(value + ":")
+        assert value in text(lang, "error_body", ref=value)
+        assert value in text(lang, "not_allowed_body", role=value)
+
+
+def test_text_falls_back_to_norwegian() -> None:
+    assert text("de", "error_title") == NB["error_title"]
+    assert text("en", "error_title") == EN["error_title"]
+    with pytest.raises(KeyError):
+        text("nb", "no_such_key")
+
+
+# -- property: random text never breaks a card ------------------------------------------------
+
+_any_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=_any_text, body=_any_text, button=_any_text, lang=st.sampled_from(LANGS))
+def test_random_text_in_a_notice_is_a_valid_card(title: str, body: str, button: str, lang: str) -> None:
+    card = render_card("notice", lang, title=title, body=body,
+                       actions=[{"title": button, "verb": "home.help", "data": {"note": body}}])
+    assert not card_problems(card), card_problems(card)
+    assert card["body"][0]["text"] == title and card["body"][1]["text"] == body
+    assert card["actions"][0]["title"] == button
+    assert card["actions"][0]["data"] == {"note": body, "verb": "home.help"}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(coming=st.lists(_any_text, max_size=4), titles=st.lists(_any_text, min_size=4, max_size=4),
+       lang=st.sampled_from(LANGS))
+def test_random_text_in_a_welcome_is_a_valid_card(coming: list[str], titles: list[str], lang: str) -> None:
+    actions = [{"title": t, "verb": verb, "data": {}} for t, (_, verb) in zip(titles, home.WELCOME_ACTIONS, strict=True)]
+    card = render_card("welcome", lang, actions=actions, coming=coming)
+    assert not card_problems(card), card_problems(card)
+    assert [a["title"] for a in card["actions"]] == titles
+    texts = [b["text"] for b in card["body"] if b.get("type") == "TextBlock"]
+    assert all(c in texts for c in coming)
