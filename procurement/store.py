@@ -7,7 +7,9 @@ production and several app instances.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -25,13 +27,32 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from .db import AuditEntry, Counter, OutboxItem, utcnow
+from .db import AuditEntry, OutboxItem, utcnow
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every instance of this app.
 _MIGRATION_LOCK_ID = 0x1A7E_0C0D
+
+
+@asynccontextmanager
+async def _file_lock(db_file: Path | None) -> AsyncIterator[None]:
+    """An exclusive flock on `<db>.migrate.lock` (none for an in-memory database)."""
+    if db_file is None:
+        yield
+        return
+    fd = os.open(f"{db_file}.migrate.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        # flock blocks the thread, not the loop; separate opens exclude each other even
+        # within one process.
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -46,11 +67,13 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._sqlite_file: Path | None = None
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            db_path = url.split("///", 1)[-1]
+            db_path = url.split("///", 1)[-1].split("?", 1)[0]
             if db_path and db_path != ":memory:":
-                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+                self._sqlite_file = Path(db_path)
+                self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -71,9 +94,15 @@ class Store:
             cfg.attributes["connection"] = sync_conn
             command.upgrade(cfg, "head")
 
+        if self.is_sqlite:
+            # SQLite has no advisory lock and runs DDL outside the transaction: a lock file
+            # next to the database serialises processes (and stores) starting at once.
+            async with _file_lock(self._sqlite_file):
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(upgrade)
+            return
         async with self.engine.begin() as conn:
-            if not self.is_sqlite:
-                await conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
+            await conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"))
             await conn.run_sync(upgrade)
 
     async def healthy(self) -> bool:
@@ -98,17 +127,19 @@ class Store:
 async def next_number(session: AsyncSession, prefix: str, year: int) -> str:
     """Next reference such as BM-2026-0001, allocated inside the caller's transaction."""
     name = f"{prefix}-{year}"
-    row = await session.execute(
-        sa.update(Counter)
-        .where(Counter.name == name)
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-    )
-    value = row.scalar_one_or_none()
-    if value is None:
-        session.add(Counter(name=name, value=1))
-        await session.flush()
-        value = 1
+    # One statement, so concurrent first numbers of a year neither collide nor skip
+    # (SQLite ≥ 3.35 and PostgreSQL both speak it). The row lock is held to commit: a failed
+    # action gives its number back.
+    value = (
+        await session.execute(
+            sa.text(
+                "INSERT INTO counters (name, value) VALUES (:name, 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 "
+                "RETURNING value"
+            ),
+            {"name": name},
+        )
+    ).scalar_one()
     return f"{name}-{value:04d}"
 
 

@@ -79,17 +79,9 @@ async def test_migration_keeps_data(store: Store) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_concurrent_migrations_on_one_database(
-    kind: str, new_database: NewDatabase, request: pytest.FixtureRequest
-) -> None:
-    """Instances starting at once: the advisory lock (PostgreSQL) lets one migrate and the
-    others find the schema at head."""
-    if kind == "sqlite":
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="Store.migrate takes no lock on SQLite (DDL runs outside a transaction there): "
-                   "a second process starting at the same moment fails with 'table … already exists'",
-        ))
+async def test_concurrent_migrations_on_one_database(kind: str, new_database: NewDatabase) -> None:
+    """Instances starting at once: the advisory lock (PostgreSQL) or the lock file (SQLite)
+    lets one migrate and the others find the schema at head."""
     url = await new_database(kind)
     stores = [Store(url) for _ in range(3)]
     try:
@@ -139,14 +131,8 @@ async def test_next_number_has_no_duplicates_under_concurrency(store: Store) -> 
     assert sorted(numbers) == [f"BM-2026-{n:04d}" for n in range(2, 22)]
 
 
-async def test_first_number_of_a_year_under_concurrency(store: Store, request: pytest.FixtureRequest) -> None:
+async def test_first_number_of_a_year_under_concurrency(store: Store) -> None:
     """20 sessions ask for the first number of a new year at the same moment."""
-    if store.dialect == "postgresql":
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="next_number: UPDATE finds no row in every session, all INSERT the counter, "
-                   "all but one fail with a unique violation (fix: one INSERT … ON CONFLICT DO UPDATE … RETURNING)",
-        ))
     numbers = await asyncio.gather(*(_number(store, "BM", 2030) for _ in range(20)), return_exceptions=True)
     errors = [n for n in numbers if isinstance(n, BaseException)]
     assert not errors, f"{len(errors)} of 20 failed, e.g. {errors[0]!r}"
