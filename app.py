@@ -24,7 +24,12 @@ from bot.routes import router
 from bot.server import build_web_app
 from bot.storage import SqlStorage
 from dialogs.services import Services
-from integrations.factory import build_chat_installer, build_directory
+from integrations.factory import (
+    build_chat_installer,
+    build_directory,
+    build_graph,
+    build_group_membership,
+)
 from procurement.contracts_service import Contracts
 from procurement.needs_service import NeedsReports
 from procurement.outbox import OutboxWorker
@@ -50,7 +55,18 @@ class Runtime:
     sender: ProactiveSender
     outbox: OutboxWorker
     reminder_worker: ReminderWorker
+    graph: Any | None = None  # the msgraph-sdk client (None in local mode)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        from integrations.graph_client import close_graph_client
+
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        if self.graph is not None:
+            await close_graph_client(self.graph)
+        await self.store.close()
 
 
 async def build_runtime(settings: Settings) -> Runtime:
@@ -61,7 +77,8 @@ async def build_runtime(settings: Settings) -> Runtime:
     adapter = CloudAdapter(connection_manager=connection_manager)
     adapter.on_turn_error = send_friendly_error  # never the SDK's default (it shows exception text)
     people = People(store)
-    directory = build_directory(settings)
+    graph = build_graph(settings)
+    directory = build_directory(settings, graph)
     services = Services(
         store=store,
         people=people,
@@ -73,7 +90,9 @@ async def build_runtime(settings: Settings) -> Runtime:
         people_picker=not settings.local_mode,
         procurement_user_ids=tuple(sorted(settings.procurement_user_ids)),
     )
-    roles = RoleResolver(settings.procurement_user_ids, settings.procurement_group_id)
+    roles = RoleResolver(
+        settings.procurement_user_ids, settings.procurement_group_id, build_group_membership(graph)
+    )
     outbox = OutboxWorker(store, {})
     agent = ProcurementAgent(
         services=services,
@@ -87,7 +106,7 @@ async def build_runtime(settings: Settings) -> Runtime:
     )
     sender = ProactiveSender(
         adapter, people, app_id=settings.client_id, local_mode=settings.local_mode,
-        installer=build_chat_installer(settings),
+        installer=build_chat_installer(settings, graph),
     )
     effects = Effects(services, sender, intake_channel_id=settings.intake_channel_id)
     outbox.handlers.update(effects.handlers())
@@ -104,7 +123,12 @@ async def build_runtime(settings: Settings) -> Runtime:
         sender=sender,
         outbox=outbox,
         reminder_worker=reminder_worker,
+        graph=graph,
     )
+
+
+# Tests and tools reach the runtime behind a running app by this key.
+RUNTIME = web.AppKey("runtime", Runtime)
 
 
 async def build_app(settings: Settings | None = None) -> web.Application:
@@ -117,7 +141,7 @@ async def build_app(settings: Settings | None = None) -> web.Application:
         store=runtime.store,
         local_mode=settings.local_mode,
     )
-    app["runtime"] = runtime
+    app[RUNTIME] = runtime
 
     async def on_startup(_app: web.Application) -> None:
         if settings.run_workers:
@@ -133,10 +157,7 @@ async def build_app(settings: Settings | None = None) -> web.Application:
     app.on_startup.append(on_startup)
 
     async def on_shutdown(_app: web.Application) -> None:
-        for task in runtime.background:
-            task.cancel()
-        await asyncio.gather(*runtime.background, return_exceptions=True)
-        await runtime.store.close()
+        await runtime.close()
 
     app.on_shutdown.append(on_shutdown)
     return app
@@ -147,10 +168,17 @@ async def open_contract_register(database_url: str) -> AsyncIterator[Contracts]:
     """For the import command: a migrated store and the contract register on it."""
     settings = load_settings()
     store = Store(database_url or settings.effective_database_url)
+    graph = None
     try:
         await store.migrate()
-        yield Contracts(store, working_hours=settings.reminder_working_hours, directory=build_directory(settings))
+        graph = build_graph(settings)  # managers' e-mails are looked up in Entra ID
+        yield Contracts(store, working_hours=settings.reminder_working_hours,
+                        directory=build_directory(settings, graph))
     finally:
+        if graph is not None:
+            from integrations.graph_client import close_graph_client
+
+            await close_graph_client(graph)
         await store.close()
 
 

@@ -19,6 +19,19 @@ def _split_ids(value: str | None) -> frozenset[str]:
     return frozenset(p.strip().lower() for p in (value or "").split(",") if p.strip())
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from err
+    if not 0 < value <= 3600:
+        raise SystemExit(f"{name} must be more than 0 and at most 3600 seconds, got {raw!r}")
+    return value
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -124,8 +137,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
         teams_app_id=env.get("TEAMS_APP_ID", "").strip(),
         graph_base_url=env.get("GRAPH_BASE_URL", "").strip().rstrip("/"),
         run_workers=env.get("RUN_WORKERS", "true").strip().lower() not in ("0", "false", "no"),
-        worker_poll_seconds=float(env.get("WORKER_POLL_SECONDS", "2") or 2),
-        reminder_poll_seconds=float(env.get("REMINDER_POLL_SECONDS", "30") or 30),
+        worker_poll_seconds=_seconds(env, "WORKER_POLL_SECONDS", 2.0),
+        reminder_poll_seconds=_seconds(env, "REMINDER_POLL_SECONDS", 30.0),
         reminder_working_hours=env.get("REMINDER_WORKING_HOURS", "").strip().lower() != "always",
         playground_config=Path(env.get("PLAYGROUND_CONFIG", "").strip() or ".m365agentsplayground.yml"),
         log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",

@@ -232,15 +232,20 @@ class ProcurementAgent:
         assert card is not None
         if reply.update_for_all and context.activity.reply_to_id:
             # The invoke response updates the card for the presser; editing the message
-            # updates it for everyone else in the conversation.
-            await context.update_activity(
-                Activity(
-                    type=ActivityTypes.message,
-                    id=context.activity.reply_to_id,
-                    conversation=context.activity.conversation,
-                    attachments=[card_attachment(card)],
+            # updates it for everyone else at once. The action is committed already and the
+            # outbox repeats the edit, so a throttled or failed edit here must not turn the
+            # presser's answer into an error.
+            try:
+                await context.update_activity(
+                    Activity(
+                        type=ActivityTypes.message,
+                        id=context.activity.reply_to_id,
+                        conversation=context.activity.conversation,
+                        attachments=[card_attachment(card)],
+                    )
                 )
-            )
+            except Exception as err:
+                log.warning("in-turn card update failed (the outbox retries it): %s", err)
         await self._send_invoke(
             context,
             200,

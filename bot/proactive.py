@@ -57,7 +57,12 @@ class ProactiveSender:
         result: dict[str, Any] = {}
 
         async def callback(context: TurnContext) -> None:
-            result["value"] = await work(context)
+            # The SDK hands callback errors to on_turn_error and returns normally; keep the
+            # error so the outbox sees the 429/403 (and no error card goes to the user).
+            try:
+                result["value"] = await work(context)
+            except Exception as err:
+                result["error"] = err
 
         try:
             if self.local_mode:
@@ -65,6 +70,8 @@ class ProactiveSender:
                 await self.adapter.continue_conversation_with_claims(ClaimsIdentity({}), continuation, callback)
             else:
                 await self.adapter.continue_conversation(self.app_id, continuation, callback)
+            if "error" in result:
+                raise result["error"]
         except aiohttp.ClientResponseError as err:
             if err.status in RETRYABLE:
                 retry_after = _retry_after(err)
@@ -134,7 +141,9 @@ class ProactiveSender:
             raise Unreachable("no known service URL to reach the installed chat")
         reference = dict(template.reference)
         reference["conversation"] = {"id": chat_id, "conversationType": "personal", "tenantId": template.tenant_id}
-        reference["user"] = {"id": "", "aadObjectId": aad_id}
+        # The Teams user id (29:…) is not known until the user writes; posting to a chat needs
+        # only the conversation, and the SDK refuses an empty user id.
+        reference.pop("user", None)
         await self.people.add_reference(chat_id, template.service_url, template.tenant_id, aad_id, reference)
         return chat_id
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from procurement.text import clean_text
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -47,7 +49,7 @@ def as_text(value: object, limit: int | None = None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float):
-        out = str(value)
+        out = clean_text(str(value))
     else:
         out = ""
     return out[:limit] if limit else out

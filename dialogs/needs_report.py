@@ -9,7 +9,7 @@ from cards.render import render_card
 from cards.strings import register, text
 from procurement.db import NeedsReport
 from procurement.money import format_nok
-from procurement.needs_report import LABELS, LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS
+from procurement.needs_report import LABELS, LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS, echo_limit
 from procurement.needs_service import Who
 
 from . import home
@@ -197,7 +197,7 @@ STATUS_COLOR = {
 
 
 def _form_values(raw: dict[str, Any]) -> tuple[dict[str, str], dict[str, int | None]]:
-    values = {key: as_text(raw.get(key), 10_000) for key in NEEDS_REPORT_FIELDS}
+    values = {key: as_text(raw.get(key), echo_limit(key)) for key in NEEDS_REPORT_FIELDS}
     if values["start_date"] and not _is_iso_date(values["start_date"]):
         values["start_date"] = ""
     numbers: dict[str, int | None] = {}

@@ -56,6 +56,14 @@ LIMITS: dict[str, int] = {
     "replaces_contract": MAX_REPLACES_CONTRACT,
     "faggruppe": MAX_FAGGRUPPE,
 }
+# Short fields (amounts, dates, codes, choices) are echoed up to this many characters.
+SHORT_FIELD_ECHO = 200
+
+
+def echo_limit(key: str) -> int:
+    """How much of a value the form shows again (and a draft keeps): the field's limit, so
+    a re-shown form stays far below Teams' card size whatever was pasted."""
+    return LIMITS.get(key, SHORT_FIELD_ECHO)
 
 SERVICE_AREAS: list[tuple[str, str, str]] = [
     ("helse_mestring", "Helse og mestring", "Health and coping"),
@@ -241,8 +249,10 @@ def _msg(nb: str, en: str) -> Messages:
 
 def _too_long(length: int, limit: int) -> Messages:
     return _msg(
-        f"Teksten er for lang: {length} tegn. Maks er {limit} tegn – kort den ned.",
-        f"The text is too long: {length} characters. The maximum is {limit} – please shorten it.",
+        f"Teksten er for lang: {length} tegn. Maks er {limit} tegn. Feltet viser de første {limit} "
+        "tegnene – se over slutten før du sender.",
+        f"The text is too long: {length} characters. The maximum is {limit}. The field shows the "
+        f"first {limit} characters – check the end before you send.",
     )
 
 

@@ -13,11 +13,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .db import Competition, Contract, Draft, NeedsReport, SubmitRecord, utcnow
 from .needs_report import NeedsReportInput, validate_needs_report
 from .rules import FrameworkAgreementHit, RuleSet, assess
 from .store import Store, audit, enqueue, next_number
+from .text import clean_text
 
 FORM = "needs_report"
 OPEN_STATUSES = ("submitted", "info_requested")
@@ -57,7 +59,7 @@ def _jsonable(value: Any) -> Any:
 
 def _clean_draft(raw: dict[str, Any]) -> dict[str, str]:
     """Keep only text values of known fields, capped, so a draft can always be re-shown."""
-    from .needs_report import NEEDS_REPORT_FIELDS
+    from .needs_report import NEEDS_REPORT_FIELDS, echo_limit
 
     out: dict[str, str] = {}
     for key in NEEDS_REPORT_FIELDS:
@@ -65,7 +67,7 @@ def _clean_draft(raw: dict[str, Any]) -> dict[str, str]:
         if isinstance(value, bool):
             out[key] = "true" if value else "false"
         elif isinstance(value, str | int | float):
-            out[key] = str(value)[:10_000]
+            out[key] = clean_text(str(value))[:echo_limit(key)]
     return out
 
 
@@ -208,9 +210,8 @@ class NeedsReports:
             report = await session.scalar(sa.select(NeedsReport).where(NeedsReport.ref == ref).with_for_update())
             if report is None or report.submitter_aad_id != who.aad_id:
                 return DecisionOutcome(None, False, "not_found")
-            if report.status not in OPEN_STATUSES:
+            if report.status not in OPEN_STATUSES or not await _claim(session, report, "withdrawn"):
                 return DecisionOutcome(report, False, "already_decided")
-            report.status = "withdrawn"
             report.updated_at = utcnow()
             audit(session, actor_aad_id=who.aad_id, actor_name=who.name, action="needs_report.withdrawn",
                   entity="needs_report", entity_id=ref, activity_id=who.activity_id)
@@ -227,7 +228,8 @@ class NeedsReports:
                 return DecisionOutcome(None, False, "not_found")
             if report.status not in OPEN_STATUSES or (status == "info_requested" and report.status == status):
                 return DecisionOutcome(report, False, "already_decided")
-            report.status = status
+            if not await _claim(session, report, status):
+                return DecisionOutcome(report, False, "already_decided")
             report.decided_by_aad_id = who.aad_id
             report.decided_by_name = who.name
             report.decided_at = utcnow()
@@ -244,7 +246,30 @@ class NeedsReports:
                       details={"needs_report": ref})
             audit(session, actor_aad_id=who.aad_id, actor_name=who.name, action=f"needs_report.{status}",
                   entity="needs_report", entity_id=ref, activity_id=who.activity_id, details=details)
+            stamp = report.decided_at.isoformat()
             enqueue(session, "needs_report.notify_submitter",
-                    f"needs_report.notify_submitter:{ref}:{status}:{report.decided_at.isoformat()}",
+                    f"needs_report.notify_submitter:{ref}:{status}:{stamp}",
                     {"ref": ref, "status": status})
+            # Everyone's copy of the intake card, even when the in-turn edit was throttled.
+            enqueue(session, "needs_report.refresh_intake", f"needs_report.refresh_intake:{ref}:{status}:{stamp}",
+                    {"ref": ref})
             return DecisionOutcome(report, True)
+
+
+async def _claim(session: AsyncSession, report: NeedsReport, status: str) -> bool:
+    """Move the report from the status we read to `status`, or learn someone was first.
+
+    A compare-and-set, because SQLite ignores FOR UPDATE: two innkjøpere pressing at the
+    same moment both read "submitted", and only one UPDATE may match.
+    """
+    result = await session.execute(
+        sa.update(NeedsReport)
+        .where(NeedsReport.id == report.id, NeedsReport.status == report.status)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.refresh(report)
+        return False
+    report.status = status
+    return True

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .db import OutboxItem, utcnow
-from .ports import UnreachableUser
+from .ports import IntegrationError, TransientIntegrationError, UnreachableUser
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,14 @@ class OutboxWorker:
             # Retrying will not help (blocked, uninstalled); the row records why.
             log.warning("outbox %s %s: recipient unreachable: %s", effect.kind, effect.key, gone)
             await self._finish(effect, "unreachable", str(gone))
-        except RetryLater as later:
+        except (RetryLater, TransientIntegrationError) as later:
+            # A throttle with Retry-After is the service pacing us, not a failed attempt.
             delay = later.retry_after if later.retry_after is not None else self._backoff(effect.attempts)
             await self._reschedule(effect, delay, str(later), count_attempt=later.retry_after is None)
+        except IntegrationError as err:
+            # Missing permission, bad request: retrying repeats the failure; the row says why.
+            log.error("outbox %s %s failed for good: %s", effect.kind, effect.key, err)
+            await self._finish(effect, "failed", f"{type(err).__name__}: {err}")
         except Exception as err:
             log.warning("outbox %s %s failed (attempt %d): %s", effect.kind, effect.key, effect.attempts + 1,
                         type(err).__name__, exc_info=True)

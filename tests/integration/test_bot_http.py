@@ -98,7 +98,7 @@ class Bot:
 
     @property
     def store(self) -> Store:
-        store: Store = self.app["runtime"].store
+        store: Store = self.app[app_module.RUNTIME].store
         return store
 
     async def post(self, activity: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -531,7 +531,7 @@ async def secured_bot(start_bot: BotFactory, make_settings: Callable[..., Settin
 async def test_configured_app_refuses_requests_without_a_valid_jwt(
     secured_bot: Bot, authorization: str | None
 ) -> None:
-    assert not secured_bot.app["runtime"].settings.local_mode
+    assert not secured_bot.app[app_module.RUNTIME].settings.local_mode
     headers = {"Authorization": authorization} if authorization is not None else {}
     status, _ = await secured_bot.post(teams_activity(secured_bot.stub.url, text="hjelp"), headers)
     assert status == 401

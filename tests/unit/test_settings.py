@@ -142,3 +142,16 @@ def test_make_settings_fixture(make_settings: Callable[..., Settings], tmp_path:
     s = make_settings(ALLOWED_TENANT_ID=TENANT)
     assert s.data_dir == tmp_path and s.run_workers is False and s.tenant_filter == TENANT
     assert make_settings(RUN_WORKERS=None).run_workers is True
+
+
+@pytest.mark.parametrize("name", ["WORKER_POLL_SECONDS", "REMINDER_POLL_SECONDS"])
+@pytest.mark.parametrize("bad", ["abc", "0", "-1", "nan", "99999"])
+def test_bad_poll_seconds_exit_with_a_clear_message(name: str, bad: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        load_settings({name: bad}, dotenv=False)
+    assert name in str(exc.value) and repr(bad) in str(exc.value)
+
+
+def test_poll_seconds_are_read() -> None:
+    s = load_settings({"WORKER_POLL_SECONDS": "0.25", "REMINDER_POLL_SECONDS": " 5 "}, dotenv=False)
+    assert (s.worker_poll_seconds, s.reminder_poll_seconds) == (0.25, 5.0)
