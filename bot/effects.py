@@ -78,7 +78,7 @@ class ReminderCardSource:
         lang = self.s.default_language
         if reminder.recipient_aad_id:
             lang = await self.s.people.language_of(reminder.recipient_aad_id) or lang
-        return contracts_dialog.reminder_card(lang, reminder, contract), lang
+        return contracts_dialog.reminder_card(lang, reminder, contract, asking=True), lang
 
     async def escalation_card(self, reminder_id: int, reason: str) -> dict[str, Any] | None:
         found = await self.s.reminders.get(reminder_id)

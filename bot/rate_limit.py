@@ -4,6 +4,9 @@ Per conversation: 7 per 1 s, 8 per 2 s, 60 per 30 s, 1800 per hour. Per app and 
 50 per second. `acquire(conversation_id)` waits until a send is allowed and books it.
 One instance keeps its own books; several instances each stay under the limits they see,
 and Teams' 429 + Retry-After (handled by the caller) covers the rest.
+
+Teams counts arrivals, we count bookings; the time between them varies by tens of
+milliseconds, so every window is kept `margin` seconds longer than Teams' own.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ APP_WINDOWS: tuple[tuple[int, float], ...] = ((50, 1.0),)
 
 
 class _Windows:
-    def __init__(self, windows: tuple[tuple[int, float], ...]) -> None:
-        self.windows = windows
+    def __init__(self, windows: tuple[tuple[int, float], ...], margin: float = 0.0) -> None:
+        self.windows = tuple((limit, span + margin) for limit, span in windows)
         self.sent: deque[float] = deque()
-        self.longest = max(span for _, span in windows)
+        self.longest = max(span for _, span in self.windows)
 
     def wait_needed(self, now: float) -> float:
         while self.sent and now - self.sent[0] >= self.longest:
@@ -41,9 +44,11 @@ class SendLimiter:
         conversation_windows: tuple[tuple[int, float], ...] = CONVERSATION_WINDOWS,
         app_windows: tuple[tuple[int, float], ...] = APP_WINDOWS,
         clock: Callable[[], float] = time.monotonic,
+        margin: float = 0.15,
     ) -> None:
         self.conversation_windows = conversation_windows
-        self.app = _Windows(app_windows)
+        self.margin = margin
+        self.app = _Windows(app_windows, margin)
         self.conversations: dict[str, _Windows] = {}
         self.clock = clock
         self._lock = asyncio.Lock()
@@ -54,7 +59,7 @@ class SendLimiter:
                 now = self.clock()
                 conv = self.conversations.get(conversation_id)
                 if conv is None:
-                    conv = self.conversations[conversation_id] = _Windows(self.conversation_windows)
+                    conv = self.conversations[conversation_id] = _Windows(self.conversation_windows, self.margin)
                 wait = max(conv.wait_needed(now), self.app.wait_needed(now))
                 if wait <= 0:
                     conv.sent.append(now)

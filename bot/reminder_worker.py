@@ -112,8 +112,14 @@ class ReminderWorker:
                 raise RetryLater(600, "FOLLOWUP_CHANNEL_ID is not set")
             await self.sender.send_card(self.followup_channel_id, card, channel=True)
         except Exception as err:
-            log.warning("reminder %s: escalation failed (%s), will retry", item.id, type(err).__name__)
-            await self.reminders.release_escalation(item.id, self.worker_id, f"{type(err).__name__}: {err}")
+            # Back off like a send (Retry-After when the channel gave one), so a broken channel
+            # is not hammered every round.
+            retry_after = err.retry_after if isinstance(err, RetryLater) else None
+            delay = retry_after if retry_after is not None else backoff(1, base=30.0, cap=600.0) + 30.0
+            log.warning("reminder %s: escalation failed (%s), retry in %.0f s", item.id, type(err).__name__, delay)
+            await self.reminders.release_escalation(
+                item.id, self.worker_id, f"{type(err).__name__}: {err}", retry_at=utcnow() + timedelta(seconds=delay)
+            )
         else:
             await self.reminders.mark_escalated(item.id, self.worker_id, reason)
             self.stats["escalated"] += 1

@@ -291,7 +291,9 @@ async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
 
 
 def reminder_card(lang: str, reminder: Reminder, contract: Contract, *, notice: str | None = None,
-                  reason_error: str | None = None, reason: str = "") -> dict[str, Any]:
+                  reason_error: str | None = None, reason: str = "", asking: bool = False) -> dict[str, Any]:
+    """The reminder as the avtaleforvalter sees it. `asking`: the worker (re)sends it, so a
+    snoozed reminder asks afresh instead of showing the snooze."""
     kind = reminder.kind
     target = _d(reminder.target_date)
     heading = text(lang, f"rm_heading_{kind}", title=contract.title)
@@ -312,7 +314,8 @@ def reminder_card(lang: str, reminder: Reminder, contract: Contract, *, notice: 
         {"title": text(lang, "ct_fact_period"), "value": f"{_d(contract.start_date)} – {_d(contract.end_date)}"},
     ]
     answered_line = None
-    if (reminder.answer and reminder.answer != "snooze") or (reminder.status == "pending" and reminder.answer == "snooze"):
+    snoozed = reminder.status == "pending" and reminder.answer == "snooze" and not asking
+    if (reminder.answer and reminder.answer != "snooze") or snoozed:
         when = reminder.answered_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M") if reminder.answered_at else ""
         answered_line = text(lang, "rm_answered", answer=text(lang, f"rm_answer_{reminder.answer}"),
                              who=reminder.answered_by or "", when=when)

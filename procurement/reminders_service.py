@@ -68,15 +68,18 @@ class Reminders:
             ids = list((await session.scalars(stmt)).all())
             if not ids:
                 return []
+            # Conditional, for SQLite (no SKIP LOCKED): a row another worker claimed between
+            # our SELECT and this UPDATE stays theirs.
             await session.execute(
                 sa.update(Reminder)
-                .where(Reminder.id.in_(ids))
+                .where(Reminder.id.in_(ids), sa.or_(Reminder.claimed_until.is_(None), Reminder.claimed_until < now))
                 .values(claimed_by=worker_id, claimed_until=now + lease, attempts=Reminder.attempts + 1)
+                .execution_options(synchronize_session=False)
             )
             rows = await session.execute(
                 sa.select(Reminder, Contract.external_ref)
                 .join(Contract, Contract.id == Reminder.contract_id)
-                .where(Reminder.id.in_(ids))
+                .where(Reminder.id.in_(ids), Reminder.claimed_by == worker_id)
             )
             return [
                 DueReminder(
@@ -121,7 +124,7 @@ class Reminders:
             result = await session.execute(
                 sa.update(Reminder)
                 .where(Reminder.id == reminder_id, Reminder.claimed_by == worker_id)
-                .values(claimed_by=None, claimed_until=None, **values)
+                .values(**{"claimed_by": None, "claimed_until": None, **values})
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -135,8 +138,10 @@ class Reminders:
     async def release(self, reminder_id: int, worker_id: str, retry_at: datetime, error: str) -> bool:
         return await self._owned_update(reminder_id, worker_id, send_after=retry_at, last_error=error[:1000])
 
-    async def release_escalation(self, reminder_id: int, worker_id: str, error: str) -> bool:
-        return await self._owned_update(reminder_id, worker_id, last_error=error[:1000])
+    async def release_escalation(self, reminder_id: int, worker_id: str, error: str,
+                                 retry_at: datetime | None = None) -> bool:
+        """Keep the escalation for a later round; until `retry_at` no worker claims it."""
+        return await self._owned_update(reminder_id, worker_id, last_error=error[:1000], claimed_until=retry_at)
 
     async def mark_unreachable(self, reminder_id: int, worker_id: str, reason: str) -> bool:
         """The avtaleforvalter can't be reached: the section's channel must get it instead."""
