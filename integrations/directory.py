@@ -55,15 +55,42 @@ def _read_playground_users(text: str) -> dict[str, Person]:
 
 
 class GraphDirectory:
+    """`GET /users/{id | userPrincipalName}` (User.Read.All)."""
+
     def __init__(self, client: Any) -> None:
         self.client = client
 
     async def resolve(self, email_or_id: str) -> Person | None:
-        try:
-            user = await self.client.users.by_user_id(email_or_id.strip()).get()
-        except Exception as err:  # 404 and friends: not a person we can find
-            log.info("directory lookup failed for %s: %s", email_or_id, type(err).__name__)
+        from integrations.graph_client import as_integration_error, error_status
+
+        key = email_or_id.strip()
+        if not key:
             return None
+        try:
+            user = await self.client.users.by_user_id(key).get()
+        except Exception as err:
+            if error_status(err) in (400, 404):  # no such person (or not a valid id/UPN)
+                log.info("directory: no user %s", key)
+                return None
+            # Throttled, Graph down, no permission: not the same as "unknown person".
+            raise as_integration_error(err, f"look up user {key}") from err
         if user is None or not user.id:
             return None
         return Person(aad_id=str(user.id).lower(), name=user.display_name or "", email=(user.mail or "").lower())
+
+
+class GraphGroupMembership:
+    """Is the user in the Entra group? `POST /users/{id}/checkMemberGroups` (transitive)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def is_member(self, user_aad_id: str, group_id: str) -> bool:
+        from msgraph.generated.users.item.check_member_groups.check_member_groups_post_request_body import (
+            CheckMemberGroupsPostRequestBody,
+        )
+
+        body = CheckMemberGroupsPostRequestBody(group_ids=[group_id])
+        result = await self.client.users.by_user_id(user_aad_id).check_member_groups.post(body)
+        found = result.value if result is not None and result.value else []
+        return group_id.lower() in {str(g).lower() for g in found}

@@ -1,9 +1,20 @@
-"""Picks the real Graph adapters when a tenant is configured, the local ones otherwise."""
+"""Picks the real Graph adapters when the app has credentials, the local ones otherwise.
+
+Production (an app id and a secret or certificate): one msgraph-sdk client with an MSAL
+client-credential token, shared by the directory, the innkjøper group check and the app
+installer. Local mode: the Playground's users as directory, no installs, no group.
+"""
 
 from __future__ import annotations
 
-from procurement.ports import ChatInstaller, Directory, UnreachableUser
+import asyncio
+import logging
+from typing import Any
+
+from procurement.ports import ChatInstaller, Directory, IntegrationError, UnreachableUser
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class NoGraphInstaller:
@@ -13,11 +24,82 @@ class NoGraphInstaller:
         raise UnreachableUser("lokal modus: ingen Graph-tilgang for å installere appen")
 
 
-def build_chat_installer(settings: Settings) -> ChatInstaller:
-    return NoGraphInstaller()
+def graph_credential(settings: Settings) -> Any:
+    """The app's own token for Graph (the same Entra app as the bot)."""
+    from integrations.graph_auth import AsyncMsalClientCredential
+
+    return AsyncMsalClientCredential(
+        settings.tenant_id,
+        settings.client_id,
+        client_secret=settings.client_secret or None,
+        certificate_thumbprint=settings.certificate_thumbprint or None,
+        certificate_key_file=settings.certificate_key_file or None,
+    )
 
 
-def build_directory(settings: Settings) -> Directory:
-    from integrations.directory import LocalDirectory
+def build_graph(settings: Settings) -> Any | None:
+    """A GraphServiceClient, or None in local mode. Call inside the running event loop."""
+    if settings.local_mode:
+        return None
+    if not settings.tenant_id or not (settings.client_secret or settings.certificate_key_file):
+        raise SystemExit(
+            "Graph needs CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID and a CLIENTSECRET "
+            "(or CERTTHUMBPRINT and CERTKEYFILE)"
+        )
+    from integrations.graph_client import build_graph_client
 
+    return build_graph_client(graph_credential(settings), settings.graph_base_url or None)
+
+
+class CatalogChatInstaller:
+    """`GraphChatInstaller` that finds the app's org-catalog id from its manifest id on first use,
+    so start-up does not depend on Graph and a late publication is picked up."""
+
+    def __init__(self, client: Any, manifest_id: str) -> None:
+        self.client = client
+        self.manifest_id = manifest_id
+        self._installer: ChatInstaller | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get(self) -> ChatInstaller:
+        from integrations.teams_apps import GraphChatInstaller, resolve_catalog_app_id
+
+        async with self._lock:
+            if self._installer is None:
+                catalog_id = await resolve_catalog_app_id(self.client, self.manifest_id)
+                self._installer = GraphChatInstaller(self.client, catalog_id)
+            return self._installer
+
+    async def ensure_personal_chat(self, user_aad_id: str) -> str:
+        try:
+            installer = await self._get()
+        except IntegrationError as err:
+            if err.status == 404:
+                # Not published to the org catalog: nobody can get it installed by us.
+                raise UnreachableUser(f"appen finnes ikke i organisasjonens appkatalog ({self.manifest_id})") from err
+            raise
+        return await installer.ensure_personal_chat(user_aad_id)
+
+
+def build_chat_installer(settings: Settings, graph: Any | None = None) -> ChatInstaller:
+    if graph is None:
+        return NoGraphInstaller()
+    from manifest.build import DEFAULT_TEAMS_APP_ID
+
+    # The manifest id the package was built with (manifest/build.py uses the same default).
+    manifest_id = settings.teams_app_id or DEFAULT_TEAMS_APP_ID
+    return CatalogChatInstaller(graph, manifest_id)
+
+
+def build_directory(settings: Settings, graph: Any | None = None) -> Directory:
+    from integrations.directory import GraphDirectory, LocalDirectory
+
+    if graph is not None:
+        return GraphDirectory(graph)
     return LocalDirectory(settings.playground_config)
+
+
+def build_group_membership(graph: Any | None) -> Any | None:
+    from integrations.directory import GraphGroupMembership
+
+    return GraphGroupMembership(graph) if graph is not None else None

@@ -1,0 +1,979 @@
+"""A Microsoft Graph-shaped HTTP server for adapter tests (aiohttp, 127.0.0.1, random port).
+
+It implements the endpoints the integrations use, with Graph's status codes, headers and
+JSON shapes (see the `_routes` table), and the behaviours that matter:
+
+- every ``/v1.0`` call needs ``Authorization: Bearer <token>`` (401 ``InvalidAuthenticationToken``);
+- ``POST /teams`` → 202 + ``Location: /teams('{id}')/operations('{op}')``; the operation
+  succeeds after `team_operation_polls` GETs;
+- ``POST /teams/{id}/channels`` → 201, a duplicate name (case-insensitive) → 409
+  ``NameAlreadyExists``; ``…/filesFolder`` → 404 ``NotFound`` for the first
+  `files_folder_not_found_polls` calls (and `files_folder_ready_after` seconds) after creation;
+- folders: ``POST …/children`` with ``conflictBehavior: fail`` → 409 ``nameAlreadyExists``;
+- uploads: ``PUT …:/name:/content``; upload sessions whose url is pre-authenticated
+  (a request carrying ``Authorization`` gets 401), chunks checked for ``Content-Range``,
+  contiguity (416), 320 KiB multiples (400), ``nextExpectedRanges`` in 202 answers;
+- installedApps: POST 201 (no body) / 409, filtered GET with ``$expand=teamsApp``, GET chat;
+  unknown users → 404, blocked users → 403;
+- SharePoint lists: get by id or title, items filtered by ``fields/X eq '…'`` (400 without the
+  ``Prefer: HonorNonIndexedQueriesWarningMayFailRandomly`` header unless indexed), create,
+  PATCH fields; ``PATCH /drives/{d}/items/{i}/listItem/fields`` (unknown columns → 400).
+
+Fault injection: ``server.fail_next("POST", r"/channels$", 429, {"Retry-After": "1"}, times=2)``.
+Every request is recorded (`server.requests`) with method, path, query, headers, body, time
+and the status answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+CHUNK_UNIT = 320 * 1024
+MAX_CHUNK = 60 * 1024 * 1024
+PREFER_NON_INDEXED = "HonorNonIndexedQueriesWarningMayFailRandomly"
+TENANT_ID = "00000000-0000-4000-8000-0000000000aa"
+
+_DEFAULT_FAULT_CODES = {
+    429: ("TooManyRequests", "Too many requests. Retry after the time in the Retry-After header."),
+    500: ("generalException", "An internal server error occurred."),
+    502: ("BadGateway", "Bad gateway."),
+    503: ("serviceNotAvailable", "The service is temporarily unavailable."),
+    504: ("gatewayTimeout", "The gateway timed out."),
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def graph_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = {"error": {"code": code, "message": message,
+                      "innerError": {"date": _now()[:19], "request-id": _new_id(),
+                                     "client-request-id": _new_id()}}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _odata_literal(expr: str, pattern: str) -> str | None:
+    """The quoted value from ``<pattern> eq 'value'`` (with '' unescaped), or None."""
+    match = re.fullmatch(rf"\s*{pattern}\s+eq\s+'((?:[^']|'')*)'\s*", expr or "")
+    return match.group(1).replace("''", "'") if match else None
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    time: float
+    status: int = 0
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    @property
+    def authorization(self) -> str | None:
+        return self.headers.get("authorization")
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    headers: dict[str, str]
+    times: int
+    body: Any = None
+    after: int = 0
+
+
+@dataclass
+class Item:
+    id: str
+    name: str
+    parent_id: str | None
+    is_folder: bool
+    content: bytes = b""
+    fields: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=_now)
+    modified: str = field(default_factory=_now)
+
+
+@dataclass
+class Drive:
+    id: str
+    web_url: str
+    items: dict[str, Item] = field(default_factory=dict)
+    root_id: str = ""
+    columns: set[str] | None = None  # listItem columns accepted by PATCH …/listItem/fields
+
+    def children(self, parent_id: str) -> list[Item]:
+        return [i for i in self.items.values() if i.parent_id == parent_id]
+
+    def child(self, parent_id: str, name: str) -> Item | None:
+        for item in self.children(parent_id):
+            if item.name.casefold() == name.casefold():
+                return item
+        return None
+
+    def path_of(self, item: Item) -> str:
+        parts: list[str] = []
+        current: Item | None = item
+        while current is not None and current.parent_id is not None:
+            parts.append(current.name)
+            current = self.items.get(current.parent_id)
+        return "/".join(reversed(parts))
+
+
+@dataclass
+class Channel:
+    id: str
+    display_name: str
+    description: str | None
+    membership_type: str
+    created_at: float
+    misses_left: int
+    folder_id: str | None = None
+
+
+@dataclass
+class Team:
+    id: str
+    display_name: str
+    description: str | None
+    drive_id: str
+    ready: bool = True
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+
+@dataclass
+class Operation:
+    id: str
+    team_id: str
+    polls_left: int
+    created: str = field(default_factory=_now)
+    attempts: int = 0
+
+
+@dataclass
+class Installation:
+    id: str
+    app_id: str
+    chat_id: str
+
+
+@dataclass
+class UploadSession:
+    id: str
+    drive_id: str
+    parent_id: str
+    name: str
+    conflict: str
+    expires: str
+    received: bytearray = field(default_factory=bytearray)
+    total: int | None = None
+
+
+@dataclass
+class SpList:
+    id: str
+    display_name: str
+    indexed: set[str] = field(default_factory=set)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    next_id: int = 1
+
+
+Handler = Callable[[web.Request, "re.Match[str]", bytes], Awaitable[web.StreamResponse]]
+
+
+class GraphTestServer:
+    """``async with GraphTestServer() as graph: …`` — `graph.base_url` is the ``/v1.0`` root."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "test-token",
+        files_folder_not_found_polls: int = 2,
+        files_folder_ready_after: float = 0.0,
+        team_operation_polls: int = 2,
+        bot_id: str = "28:00000000-0000-4000-8000-00000000b07",
+    ) -> None:
+        self.token = token
+        self.files_folder_not_found_polls = files_folder_not_found_polls
+        self.files_folder_ready_after = files_folder_ready_after
+        self.team_operation_polls = team_operation_polls
+        self.bot_id = bot_id
+        self.requests: list[RecordedRequest] = []
+        self.unhandled: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.catalog: dict[str, dict[str, Any]] = {}
+        self.installations: dict[str, dict[str, Installation]] = {}  # user -> installation id -> …
+        self.teams: dict[str, Team] = {}
+        self.operations: dict[str, Operation] = {}
+        self.drives: dict[str, Drive] = {}
+        self.sessions: dict[str, UploadSession] = {}
+        self.sites: dict[str, dict[str, SpList]] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("GET", re.compile(r"^/users/([^/]+)$"), self._get_user),
+            ("POST", re.compile(r"^/users/([^/]+)/checkMemberGroups$"), self._check_member_groups),
+            ("POST", re.compile(r"^/users/([^/]+)/teamwork/installedApps$"), self._install_app),
+            ("GET", re.compile(r"^/users/([^/]+)/teamwork/installedApps$"), self._list_installed),
+            ("GET", re.compile(r"^/users/([^/]+)/teamwork/installedApps/([^/]+)/chat$"), self._installed_chat),
+            ("GET", re.compile(r"^/appCatalogs/teamsApps$"), self._list_catalog),
+            ("POST", re.compile(r"^/teams$"), self._create_team),
+            ("GET", re.compile(r"^/teams/([^/]+)/operations/([^/]+)$"), self._get_operation),
+            ("GET", re.compile(r"^/teams/([^/]+)$"), self._get_team),
+            ("POST", re.compile(r"^/teams/([^/]+)/channels$"), self._create_channel),
+            ("GET", re.compile(r"^/teams/([^/]+)/channels$"), self._list_channels),
+            ("GET", re.compile(r"^/teams/([^/]+)/channels/([^/]+)/filesFolder$"), self._files_folder),
+            ("GET", re.compile(r"^/teams/([^/]+)/channels/([^/]+)$"), self._get_channel),
+            ("POST", re.compile(r"^/drives/([^/]+)/items/([^/:]+)/children$"), self._create_child),
+            ("PUT", re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+):/content$"), self._put_content),
+            ("POST", re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+):/createUploadSession$"),
+             self._create_session),
+            ("PATCH", re.compile(r"^/drives/([^/]+)/items/([^/:]+)/listItem/fields$"), self._patch_item_fields),
+            ("GET", re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+?):?$"), self._get_by_path),
+            ("GET", re.compile(r"^/drives/([^/]+)/items/([^/:]+)$"), self._get_item),
+            ("GET", re.compile(r"^/sites/([^/]+)/lists/([^/]+)$"), self._get_list),
+            ("GET", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items$"), self._list_items),
+            ("POST", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items$"), self._create_list_item),
+            ("PATCH", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items/([^/]+)/fields$"), self._patch_list_item),
+        ]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> GraphTestServer:
+        app = web.Application(client_max_size=MAX_CHUNK + 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1.0"
+
+    # -- seeding ------------------------------------------------------------------------------
+
+    def add_user(self, user_id: str | None = None, display_name: str = "", *, blocked: bool = False,
+                 mail: str = "", groups: tuple[str, ...] = ()) -> str:
+        user_id = (user_id or _new_id()).lower()
+        self.users[user_id] = {"id": user_id, "displayName": display_name, "blocked": blocked,
+                               "mail": mail, "groups": {g.lower() for g in groups}}
+        return user_id
+
+    def add_catalog_app(self, app_id: str | None = None, *, external_id: str | None = None,
+                        display_name: str = "Innkjøpsassistenten") -> str:
+        app_id = app_id or _new_id()
+        self.catalog[app_id] = {"id": app_id, "externalId": external_id or _new_id(),
+                                "displayName": display_name, "distributionMethod": "organization"}
+        return app_id
+
+    def add_drive(self, drive_id: str | None = None, *, columns: set[str] | None = None,
+                  web_url: str | None = None) -> str:
+        drive_id = drive_id or "b!" + base64.urlsafe_b64encode(uuid.uuid4().bytes * 2).decode().rstrip("=")
+        root = Item(id=self._item_id(), name="root", parent_id=None, is_folder=True)
+        drive = Drive(id=drive_id, web_url=web_url or f"https://contoso.sharepoint.com/sites/x/{drive_id[-6:]}",
+                      root_id=root.id, columns=columns)
+        drive.items[root.id] = root
+        self.drives[drive_id] = drive
+        return drive_id
+
+    def add_team(self, team_id: str | None = None, display_name: str = "Innkjøp") -> str:
+        team_id = team_id or _new_id()
+        drive_id = self.add_drive(web_url=f"https://contoso.sharepoint.com/sites/{quote(display_name)}/Shared%20Documents")
+        team = Team(id=team_id, display_name=display_name, description=None, drive_id=drive_id)
+        self.teams[team_id] = team
+        self._add_channel(team, "General", "The general channel", ready=True)
+        return team_id
+
+    def add_site(self, site_id: str | None = None) -> str:
+        site_id = site_id or f"contoso.sharepoint.com,{_new_id()},{_new_id()}"
+        self.sites[site_id] = {}
+        return site_id
+
+    def add_list(self, site_id: str, display_name: str, *, indexed: set[str] | None = None) -> str:
+        list_id = _new_id()
+        self.sites[site_id][list_id] = SpList(id=list_id, display_name=display_name, indexed=indexed or set())
+        return list_id
+
+    def fail_next(self, method: str, path_regex: str, status: int, headers: dict[str, str] | None = None,
+                  times: int = 1, body: Any = None, *, after: int = 0) -> None:
+        """Answer the next `times` requests matching `method` ("*" for any) and `path_regex`
+        (searched in the decoded path, e.g. ``/v1.0/teams/…`` or ``/upload/…``) with `status`
+        (a Graph error body unless `body` is given), letting the first `after` matches pass."""
+        self.faults.append(Fault(method.upper(), re.compile(path_regex), status, dict(headers or {}), times,
+                                 body, after))
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def requests_matching(self, method: str, path_regex: str) -> list[RecordedRequest]:
+        pattern = re.compile(path_regex)
+        return [r for r in self.requests if (method == "*" or r.method == method.upper()) and pattern.search(r.path)]
+
+    def team_channel(self, team_id: str, name: str) -> Channel | None:
+        for channel in self.teams[team_id].channels.values():
+            if channel.display_name.casefold() == name.casefold():
+                return channel
+        return None
+
+    def item_at(self, drive_id: str, path: str) -> Item | None:
+        drive = self.drives[drive_id]
+        current = drive.items[drive.root_id]
+        for part in [p for p in path.split("/") if p]:
+            child = drive.child(current.id, part)
+            if child is None:
+                return None
+            current = child
+        return current
+
+    def list_items(self, site_id: str, list_id: str) -> dict[str, dict[str, Any]]:
+        return self.sites[site_id][list_id].items
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        record = RecordedRequest(
+            method=request.method, path=request.path, query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()}, body=body, time=time.monotonic(),
+        )
+        self.requests.append(record)
+        response = await self._answer(request, record, body)
+        record.status = response.status
+        return response
+
+    async def _answer(self, request: web.Request, record: RecordedRequest, body: bytes) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/upload/"):
+            fault = self._take_fault(request.method, path)
+            if fault is not None:
+                return self._fault_response(fault)
+            return await self._upload_url(request, path[len("/upload/"):], body)
+        if not path.startswith("/v1.0/"):
+            return graph_error(404, "NotFound", f"No route for {path}")
+        if request.headers.get("Authorization", "") != f"Bearer {self.token}":
+            return graph_error(401, "InvalidAuthenticationToken",
+                               "Access token is empty." if "Authorization" not in request.headers
+                               else "Access token validation failure. Invalid audience.",
+                               {"WWW-Authenticate": 'Bearer realm="", authorization_uri='
+                                '"https://login.microsoftonline.com/common/oauth2/authorize", '
+                                'client_id="00000003-0000-0000-c000-000000000000"'})
+        fault = self._take_fault(request.method, path)
+        if fault is not None:
+            return self._fault_response(fault)
+        relative = path[len("/v1.0"):]
+        for method, pattern, handler in self._routes:
+            if method != request.method:
+                continue
+            match = pattern.match(relative)
+            if match:
+                return await handler(request, match, body)
+        self.unhandled.append(record)
+        return graph_error(400, "BadRequest", f"Resource not found for the segment '{relative}'.")
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.times > 0 and fault.method in ("*", method.upper()) and fault.path.search(path):
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
+                fault.times -= 1
+                return fault
+        return None
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> web.Response:
+        if fault.body is not None:
+            return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+        code, message = _DEFAULT_FAULT_CODES.get(fault.status, ("generalException", "Injected failure."))
+        return graph_error(fault.status, code, message, fault.headers)
+
+    def _item_id(self) -> str:
+        return "01" + base64.b32encode(uuid.uuid4().bytes).decode().rstrip("=")[:32]
+
+    @staticmethod
+    def _body(raw: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    # -- users and app installations ----------------------------------------------------------
+
+    def _user_or_error(self, user_id: str) -> tuple[dict[str, Any] | None, web.Response | None]:
+        user = self.users.get(user_id.lower())
+        if user is None:
+            return None, graph_error(404, "NotFound", f"User '{user_id}' was not found in the tenant.")
+        if user["blocked"]:
+            return None, graph_error(403, "Forbidden",
+                                     "The app is blocked by an app permission policy for this user.")
+        return user, None
+
+    def _find_user(self, key: str) -> dict[str, Any] | None:
+        key = key.lower()
+        return self.users.get(key) or next(
+            (u for u in self.users.values() if u["mail"] and u["mail"].lower() == key), None
+        )
+
+    async def _get_user(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        key = match.group(1)
+        user = self._find_user(key)
+        if user is None:
+            return graph_error(404, "Request_ResourceNotFound",
+                               f"Resource '{key}' does not exist or one of its queried reference-property "
+                               "objects are not present.")
+        return web.json_response({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+            "id": user["id"], "displayName": user["displayName"], "mail": user["mail"] or None,
+            "userPrincipalName": user["mail"] or f"{user['id']}@example.onmicrosoft.com",
+        })
+
+    async def _check_member_groups(self, request: web.Request, match: re.Match[str],
+                                   raw: bytes) -> web.StreamResponse:
+        user = self._find_user(match.group(1))
+        if user is None:
+            return graph_error(404, "Request_ResourceNotFound", f"Resource '{match.group(1)}' does not exist.")
+        wanted = self._body(raw).get("groupIds")
+        if not isinstance(wanted, list) or not wanted or len(wanted) > 20:
+            return graph_error(400, "Request_BadRequest", "groupIds must hold 1 to 20 ids.")
+        value = [g for g in wanted if isinstance(g, str) and g.lower() in user["groups"]]
+        return web.json_response({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)",
+                                  "value": value})
+
+    async def _install_app(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        user, error = self._user_or_error(match.group(1))
+        if error is not None:
+            return error
+        assert user is not None
+        bind = str(self._body(raw).get("teamsApp@odata.bind", ""))
+        found = re.search(r"/appCatalogs/teamsApps(?:/|\(')([^/'()]+)", bind)
+        if not found:
+            return graph_error(400, "BadRequest", "teamsApp@odata.bind is required.")
+        app_id = found.group(1)
+        if app_id not in self.catalog:
+            return graph_error(404, "NotFound", f"App '{app_id}' was not found in the app catalog.")
+        installed = self.installations.setdefault(user["id"], {})
+        if any(i.app_id == app_id for i in installed.values()):
+            return graph_error(409, "Conflict", "App is already installed.")
+        installation_id = base64.urlsafe_b64encode(f"{user['id']}##{app_id}".encode()).decode().rstrip("=")
+        chat_id = f"19:{user['id']}_{self.bot_id.split(':', 1)[-1]}@unq.gbl.spaces"
+        installed[installation_id] = Installation(installation_id, app_id, chat_id)
+        return web.Response(status=201)
+
+    async def _list_catalog(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        wanted_filter = request.query.get("$filter")
+        wanted = _odata_literal(wanted_filter, "externalId") if wanted_filter else None
+        if wanted_filter and wanted is None:
+            return graph_error(400, "BadRequest", f"Unsupported filter: {wanted_filter}")
+        value = [app for app in self.catalog.values() if wanted is None or app["externalId"] == wanted]
+        return web.json_response({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#appCatalogs/teamsApps",
+                                  "value": value})
+
+    async def _list_installed(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        user, error = self._user_or_error(match.group(1))
+        if error is not None:
+            return error
+        assert user is not None
+        expand = request.query.get("$expand", "")
+        wanted_filter = request.query.get("$filter")
+        wanted_app = _odata_literal(wanted_filter, r"teamsApp/id") if wanted_filter else None
+        if wanted_filter and wanted_app is None:
+            return graph_error(400, "BadRequest", f"Unsupported filter: {wanted_filter}")
+        value = []
+        for installation in self.installations.get(user["id"], {}).values():
+            if wanted_app is not None and installation.app_id != wanted_app:
+                continue
+            entry: dict[str, Any] = {"@odata.type": "#microsoft.graph.userScopeTeamsAppInstallation",
+                                     "id": installation.id}
+            if "teamsApp" in expand:
+                entry["teamsApp"] = self.catalog[installation.app_id]
+            value.append(entry)
+        return web.json_response({
+            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#users('{user['id']}')/teamwork/installedApps",
+            "value": value,
+        })
+
+    async def _installed_chat(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        user, error = self._user_or_error(match.group(1))
+        if error is not None:
+            return error
+        assert user is not None
+        installation = self.installations.get(user["id"], {}).get(match.group(2))
+        if installation is None:
+            return graph_error(404, "NotFound", "Installation not found.")
+        return web.json_response({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#chats/$entity",
+            "id": installation.chat_id, "topic": None, "createdDateTime": _now(),
+            "lastUpdatedDateTime": _now(), "chatType": "oneOnOne", "webUrl": None,
+            "tenantId": TENANT_ID, "onlineMeetingInfo": None, "viewpoint": None,
+        })
+
+    # -- teams and channels -------------------------------------------------------------------
+
+    def _team_json(self, team: Team) -> dict[str, Any]:
+        return {"id": team.id, "displayName": team.display_name, "description": team.description,
+                "isArchived": False, "webUrl": f"https://teams.microsoft.com/l/team/19%3a{team.id}%40thread.tacv2/conversations?groupId={team.id}&tenantId={TENANT_ID}"}
+
+    def _channel_json(self, team: Team, channel: Channel) -> dict[str, Any]:
+        return {
+            "id": channel.id, "createdDateTime": _now(), "displayName": channel.display_name,
+            "description": channel.description, "isFavoriteByDefault": None, "email": "",
+            "tenantId": TENANT_ID, "membershipType": channel.membership_type,
+            "webUrl": (f"https://teams.microsoft.com/l/channel/{quote(channel.id, safe='')}/"
+                       f"{quote(channel.display_name, safe='')}?groupId={team.id}&tenantId={TENANT_ID}"),
+        }
+
+    def _add_channel(self, team: Team, name: str, description: str | None, *, ready: bool = False,
+                     membership: str = "standard") -> Channel:
+        channel = Channel(
+            id=f"19:{uuid.uuid4().hex}@thread.tacv2", display_name=name, description=description,
+            membership_type=membership, created_at=time.monotonic(),
+            misses_left=0 if ready else self.files_folder_not_found_polls,
+        )
+        team.channels[channel.id] = channel
+        return channel
+
+    def _team_or_error(self, team_id: str) -> tuple[Team | None, web.Response | None]:
+        team = self.teams.get(team_id)
+        if team is None or not team.ready:
+            return None, graph_error(404, "NotFound", f"No team found with Group Id {team_id}")
+        return team, None
+
+    async def _create_team(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        body = self._body(raw)
+        if not body.get("template@odata.bind") or not body.get("displayName"):
+            return graph_error(400, "BadRequest", "template@odata.bind and displayName are required.")
+        owners = [m for m in body.get("members") or [] if "owner" in (m.get("roles") or [])]
+        if not owners:
+            return graph_error(400, "BadRequest",
+                               "Team owner must be provided when creating a team with application permissions.")
+        team_id = self.add_team(display_name=str(body["displayName"]))
+        team = self.teams[team_id]
+        team.description = body.get("description")
+        team.ready = False
+        operation = Operation(id=_new_id(), team_id=team_id, polls_left=self.team_operation_polls)
+        self.operations[operation.id] = operation
+        return web.Response(status=202, headers={
+            "Location": f"/teams('{team_id}')/operations('{operation.id}')",
+            "Content-Location": f"/teams('{team_id}')",
+        })
+
+    async def _get_operation(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team_id, operation_id = match.group(1), match.group(2)
+        operation = self.operations.get(operation_id)
+        if operation is None or operation.team_id != team_id:
+            return graph_error(404, "NotFound", "Operation not found.")
+        operation.attempts += 1
+        if operation.polls_left > 0:
+            operation.polls_left -= 1
+            status = "notStarted" if operation.attempts == 1 else "inProgress"
+        else:
+            status = "succeeded"
+            self.teams[team_id].ready = True
+        return web.json_response({
+            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team_id}')/operations/$entity",
+            "id": operation.id, "operationType": "createTeam", "createdDateTime": operation.created,
+            "status": status, "lastActionDateTime": _now(), "attemptsCount": operation.attempts,
+            "targetResourceId": team_id, "targetResourceLocation": f"/teams('{team_id}')", "error": None,
+        })
+
+    async def _get_team(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, error = self._team_or_error(match.group(1))
+        if error is not None:
+            return error
+        assert team is not None
+        return web.json_response(self._team_json(team))
+
+    async def _create_channel(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, error = self._team_or_error(match.group(1))
+        if error is not None:
+            return error
+        assert team is not None
+        body = self._body(raw)
+        name = str(body.get("displayName") or "")
+        if not name or len(name) > 50 or re.search(r"[~#%&*{}+/\\:<>?|'\",]", name) or \
+                name[0] in "._ " or name[-1] in "._ ":
+            return graph_error(400, "BadRequest", f"Channel name '{name}' is invalid.")
+        if any(c.display_name.casefold() == name.casefold() for c in team.channels.values()):
+            return graph_error(409, "NameAlreadyExists", "Channel name already existed, please use other name.")
+        channel = self._add_channel(team, name, body.get("description"),
+                                    membership=str(body.get("membershipType") or "standard"))
+        payload = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/channels/$entity",
+                   **self._channel_json(team, channel)}
+        return web.json_response(payload, status=201)
+
+    async def _list_channels(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, error = self._team_or_error(match.group(1))
+        if error is not None:
+            return error
+        assert team is not None
+        wanted_filter = request.query.get("$filter")
+        wanted = _odata_literal(wanted_filter, "displayName") if wanted_filter else None
+        if wanted_filter and wanted is None:
+            return graph_error(400, "BadRequest", f"Unsupported filter: {wanted_filter}")
+        value = [self._channel_json(team, c) for c in team.channels.values()
+                 if wanted is None or c.display_name.casefold() == wanted.casefold()]
+        return web.json_response({
+            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/channels",
+            "@odata.count": len(value), "value": value,
+        })
+
+    def _channel_or_error(self, team_id: str, channel_id: str) -> tuple[Team | None, Channel | None,
+                                                                          web.Response | None]:
+        team, error = self._team_or_error(team_id)
+        if error is not None:
+            return None, None, error
+        assert team is not None
+        channel = team.channels.get(channel_id)
+        if channel is None:
+            return None, None, graph_error(404, "NotFound", f"Channel {channel_id} not found.")
+        return team, channel, None
+
+    async def _get_channel(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, channel, error = self._channel_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert team is not None and channel is not None
+        return web.json_response(self._channel_json(team, channel))
+
+    async def _files_folder(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, channel, error = self._channel_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert team is not None and channel is not None
+        young = time.monotonic() - channel.created_at < self.files_folder_ready_after
+        if channel.misses_left > 0 or (young and channel.folder_id is None):
+            channel.misses_left = max(0, channel.misses_left - 1)
+            return graph_error(404, "NotFound", "Files folder for the channel was not found. "
+                                                "It may still be provisioning.")
+        drive = self.drives[team.drive_id]
+        if channel.folder_id is None:
+            existing = drive.child(drive.root_id, channel.display_name)
+            if existing is None:
+                existing = Item(id=self._item_id(), name=channel.display_name, parent_id=drive.root_id,
+                                is_folder=True)
+                drive.items[existing.id] = existing
+            channel.folder_id = existing.id
+        item = drive.items[channel.folder_id]
+        payload = self._item_json(drive, item)
+        payload["@odata.context"] = (f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/"
+                                     "channels('…')/filesFolder/$entity")
+        return web.json_response(payload)
+
+    # -- drives -------------------------------------------------------------------------------
+
+    def _item_json(self, drive: Drive, item: Item) -> dict[str, Any]:
+        parent = drive.items.get(item.parent_id) if item.parent_id else None
+        payload: dict[str, Any] = {
+            "id": item.id, "name": item.name, "createdDateTime": item.created,
+            "lastModifiedDateTime": item.modified, "eTag": f"\"{{{item.id}}},1\"",
+            "webUrl": f"{drive.web_url}/{quote(drive.path_of(item))}",
+            "size": len(item.content) if not item.is_folder else sum(len(c.content) for c in drive.children(item.id)),
+            "parentReference": {"driveType": "documentLibrary", "driveId": drive.id,
+                                **({"id": parent.id, "path": f"/drives/{drive.id}/root:/{drive.path_of(parent)}".rstrip("/:") + ":"} if parent else {})},
+        }
+        if item.is_folder:
+            payload["folder"] = {"childCount": len(drive.children(item.id))}
+        else:
+            payload["file"] = {"mimeType": "application/octet-stream", "hashes": {}}
+        return payload
+
+    def _drive_parent(self, drive_id: str, parent_id: str | None) -> tuple[Drive | None, Item | None,
+                                                                          web.Response | None]:
+        drive = self.drives.get(drive_id)
+        if drive is None:
+            return None, None, graph_error(404, "itemNotFound", "The resource could not be found.")
+        if parent_id in (None, "root"):
+            return drive, drive.items[drive.root_id], None
+        parent = drive.items.get(str(parent_id))
+        if parent is None:
+            return None, None, graph_error(404, "itemNotFound", "The resource could not be found.")
+        return drive, parent, None
+
+    def _walk(self, drive: Drive, start: Item, path: str, create: bool) -> tuple[Item | None, str]:
+        """The folder holding the last segment of `path` (creating folders on the way when asked)
+        and that last segment."""
+        parts = [p for p in path.split("/") if p]
+        current: Item | None = start
+        for part in parts[:-1]:
+            assert current is not None
+            child = drive.child(current.id, part)
+            if child is None:
+                if not create:
+                    return None, parts[-1]
+                child = Item(id=self._item_id(), name=part, parent_id=current.id, is_folder=True)
+                drive.items[child.id] = child
+            current = child
+        return current, parts[-1] if parts else ""
+
+    async def _get_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        drive, item, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and item is not None
+        return web.json_response(self._item_json(drive, item))
+
+    async def _get_by_path(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        drive, start, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and start is not None
+        folder, last = self._walk(drive, start, match.group(3), create=False)
+        item = drive.child(folder.id, last) if folder is not None else None
+        if item is None:
+            return graph_error(404, "itemNotFound", "The resource could not be found.")
+        return web.json_response(self._item_json(drive, item))
+
+    async def _create_child(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        drive, parent, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and parent is not None
+        body = self._body(raw)
+        name = str(body.get("name") or "")
+        if not name or re.search(r'["*:<>?/\\|]', name):
+            return graph_error(400, "invalidRequest", "Invalid name.")
+        behavior = str(body.get("@microsoft.graph.conflictBehavior") or "fail")
+        existing = drive.child(parent.id, name)
+        if existing is not None:
+            if behavior == "fail":
+                return graph_error(409, "nameAlreadyExists", f"The specified item name already exists. Name: {name}")
+            if behavior == "replace":
+                del drive.items[existing.id]
+            else:
+                name = f"{name} 1"
+        item = Item(id=self._item_id(), name=name, parent_id=parent.id, is_folder="folder" in body)
+        drive.items[item.id] = item
+        return web.json_response(self._item_json(drive, item), status=201)
+
+    def _store_file(self, drive: Drive, parent: Item, name: str, content: bytes,
+                    conflict: str) -> tuple[Item | None, int]:
+        existing = drive.child(parent.id, name)
+        if existing is not None:
+            if existing.is_folder or conflict == "fail":
+                return None, 409
+            existing.content = bytes(content)
+            existing.modified = _now()
+            return existing, 200
+        item = Item(id=self._item_id(), name=name, parent_id=parent.id, is_folder=False, content=bytes(content))
+        drive.items[item.id] = item
+        return item, 201
+
+    async def _put_content(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        drive, start, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and start is not None
+        if request.content_type == "application/json":
+            return graph_error(400, "invalidRequest", "Entity only allows writes with a JSON Content-Type header.")
+        folder, name = self._walk(drive, start, match.group(3), create=True)
+        assert folder is not None
+        conflict = request.query.get("@microsoft.graph.conflictBehavior", "replace")
+        item, status = self._store_file(drive, folder, name, raw, conflict)
+        if item is None:
+            return graph_error(409, "nameAlreadyExists", f"The specified item name already exists. Name: {name}")
+        return web.json_response(self._item_json(drive, item), status=status)
+
+    async def _create_session(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        drive, start, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and start is not None
+        folder, name = self._walk(drive, start, match.group(3), create=True)
+        assert folder is not None
+        item = self._body(raw).get("item") or {}
+        session = UploadSession(
+            id=uuid.uuid4().hex, drive_id=drive.id, parent_id=folder.id, name=name,
+            conflict=str(item.get("@microsoft.graph.conflictBehavior") or "replace"),
+            expires=(datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        )
+        self.sessions[session.id] = session
+        return web.json_response({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.uploadSession",
+            "uploadUrl": f"{self.root_url}/upload/{session.id}?tempauth=fake",
+            "expirationDateTime": session.expires, "nextExpectedRanges": ["0-"],
+        })
+
+    async def _upload_url(self, request: web.Request, session_id: str, raw: bytes) -> web.StreamResponse:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return graph_error(404, "itemNotFound", "The upload session was not found.")
+        if "Authorization" in request.headers:
+            return graph_error(401, "unauthenticated",
+                               "The upload url is pre-authenticated; an Authorization header is not allowed.")
+        status_body = {"expirationDateTime": session.expires,
+                       "nextExpectedRanges": [f"{len(session.received)}-"]}
+        if request.method == "GET":
+            return web.json_response(status_body)
+        if request.method == "DELETE":
+            del self.sessions[session_id]
+            return web.Response(status=204)
+        if request.method != "PUT":
+            return graph_error(405, "invalidRequest", "Method not allowed.")
+        match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", request.headers.get("Content-Range", ""))
+        if not match:
+            return graph_error(400, "invalidRequest", "A valid Content-Range header is required.")
+        start, end, total = (int(g) for g in match.groups())
+        if end - start + 1 != len(raw) or end >= total:
+            return graph_error(400, "invalidRequest", "Content-Range does not match the body.")
+        if len(raw) > MAX_CHUNK:
+            return graph_error(413, "requestTooLarge", "Fragment larger than 60 MiB.")
+        if session.total is None:
+            session.total = total
+        elif session.total != total:
+            return graph_error(400, "invalidRequest", "The declared total size changed.")
+        if start != len(session.received):
+            return graph_error(416, "invalidRange",
+                               f"The fragment starts at {start}; the server expects {len(session.received)}.")
+        last = end + 1 == total
+        if not last and len(raw) % CHUNK_UNIT:
+            return graph_error(400, "invalidRequest", "Fragments must be a multiple of 320 KiB.")
+        session.received.extend(raw)
+        if not last:
+            return web.json_response({"expirationDateTime": session.expires,
+                                      "nextExpectedRanges": [f"{len(session.received)}-"]}, status=202)
+        drive = self.drives[session.drive_id]
+        item, status = self._store_file(drive, drive.items[session.parent_id], session.name,
+                                        bytes(session.received), session.conflict)
+        del self.sessions[session_id]
+        if item is None:
+            return graph_error(409, "nameAlreadyExists", f"The specified item name already exists. Name: {session.name}")
+        return web.json_response(self._item_json(drive, item), status=status)
+
+    async def _patch_item_fields(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        drive, item, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and item is not None
+        values = self._body(raw)
+        if drive.columns is not None:
+            unknown = [k for k in values if not k.startswith("@") and k not in drive.columns]
+            if unknown:
+                return graph_error(400, "invalidRequest", f"Field '{unknown[0]}' is not recognized")
+        item.fields.update({k: v for k, v in values.items() if not k.startswith("@")})
+        return web.json_response({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#fieldValueSet",
+                                  "@odata.etag": f"\"{item.id},2\"", **item.fields})
+
+    # -- SharePoint lists ---------------------------------------------------------------------
+
+    def _list_or_error(self, site_id: str, list_ref: str) -> tuple[SpList | None, web.Response | None]:
+        lists = self.sites.get(site_id)
+        if lists is None:
+            return None, graph_error(404, "itemNotFound", "Requested site could not be found")
+        found = lists.get(list_ref) or next(
+            (sp for sp in lists.values() if sp.display_name.casefold() == list_ref.casefold()), None)
+        if found is None:
+            return None, graph_error(404, "itemNotFound", "The specified list was not found")
+        return found, None
+
+    @staticmethod
+    def _list_item_json(sp: SpList, item_id: str, expand: bool) -> dict[str, Any]:
+        item = sp.items[item_id]
+        payload: dict[str, Any] = {
+            "@odata.etag": f"\"{item_id},{item['_version']}\"", "id": item_id,
+            "createdDateTime": item["_created"], "lastModifiedDateTime": item["_modified"],
+            "webUrl": f"https://contoso.sharepoint.com/sites/x/Lists/{quote(sp.display_name)}/{item_id}_.000",
+            "contentType": {"id": "0x0100", "name": "Item"},
+        }
+        if expand:
+            payload["fields"] = {"@odata.etag": payload["@odata.etag"], "id": item_id,
+                                 **{k: v for k, v in item.items() if not k.startswith("_")}}
+        return payload
+
+    async def _get_list(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        sp, error = self._list_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert sp is not None
+        return web.json_response({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists/$entity",
+            "id": sp.id, "name": sp.display_name.replace(" ", ""), "displayName": sp.display_name,
+            "createdDateTime": _now(), "webUrl": f"https://contoso.sharepoint.com/sites/x/Lists/{quote(sp.display_name)}",
+            "list": {"contentTypesEnabled": False, "hidden": False, "template": "genericList"},
+        })
+
+    async def _list_items(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        sp, error = self._list_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert sp is not None
+        expand = "fields" in request.query.get("$expand", "")
+        wanted_filter = request.query.get("$filter")
+        column = value = None
+        if wanted_filter:
+            found = re.fullmatch(r"\s*fields/(\w+)\s+eq\s+'((?:[^']|'')*)'\s*", wanted_filter)
+            if not found:
+                return graph_error(400, "invalidRequest", f"Unsupported filter: {wanted_filter}")
+            column, value = found.group(1), found.group(2).replace("''", "'")
+            if column not in sp.indexed and PREFER_NON_INDEXED not in request.headers.get("Prefer", ""):
+                return graph_error(400, "invalidRequest",
+                                   f"Field '{column}' cannot be referenced in filter or orderby as it is not "
+                                   f"indexed. Provide the 'Prefer: {PREFER_NON_INDEXED}' header to allow "
+                                   "this, but be warned that such queries may fail on large lists.")
+        ids = [i for i, item in sp.items.items() if column is None or str(item.get(column)) == value]
+        return web.json_response({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists('…')/items",
+            "value": [self._list_item_json(sp, i, expand) for i in ids],
+        })
+
+    async def _create_list_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        sp, error = self._list_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert sp is not None
+        fields = self._body(raw).get("fields")
+        if not isinstance(fields, dict):
+            return graph_error(400, "invalidRequest", "fields are required.")
+        item_id = str(sp.next_id)
+        sp.next_id += 1
+        sp.items[item_id] = {**{k: v for k, v in fields.items() if not k.startswith("@")},
+                             "_created": _now(), "_modified": _now(), "_version": 1}
+        return web.json_response(self._list_item_json(sp, item_id, expand=True), status=201)
+
+    async def _patch_list_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        sp, error = self._list_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert sp is not None
+        item = sp.items.get(match.group(3))
+        if item is None:
+            return graph_error(404, "itemNotFound", "The specified list item was not found")
+        item.update({k: v for k, v in self._body(raw).items() if not k.startswith("@")})
+        item["_modified"] = _now()
+        item["_version"] += 1
+        fields = self._list_item_json(sp, match.group(3), expand=True)["fields"]
+        return web.json_response({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#fieldValueSet",
+                                  **fields})
