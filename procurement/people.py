@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,12 +36,40 @@ def _insert(session: AsyncSession) -> Any:
     return pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
 
 
+# A turn from the same person in the same conversation, with nothing changed, within this
+# many seconds does not write the user and reference rows again: that write took SQLite's
+# write lock on every turn (docs/benchmarks.md). The language is still read every turn.
+SEEN_REFRESH_SECONDS = 60.0
+
+
 class People:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, seen_refresh_seconds: float = SEEN_REFRESH_SECONDS) -> None:
         self.store = store
+        self.seen_refresh_seconds = seen_refresh_seconds
+        self._recorded: dict[tuple[str, str], tuple[float, tuple[Any, ...]]] = {}
+
+    def _forget(self, *, aad_id: str | None = None, conversation_id: str | None = None) -> None:
+        for key in [k for k in self._recorded if k[0] == aad_id or k[1] == conversation_id]:
+            del self._recorded[key]
+
+    def _recently_recorded(self, s: Seen) -> bool:
+        entry = self._recorded.get((s.aad_id, s.conversation_id))
+        fingerprint = (s.name, s.teams_user_id, s.tenant_id, s.conversation_type, s.service_url,
+                       s.channel_id, s.team_id)
+        return entry is not None and entry[1] == fingerprint and time.monotonic() - entry[0] < self.seen_refresh_seconds
+
+    def _remember(self, s: Seen) -> None:
+        if len(self._recorded) > 50_000:
+            self._recorded.clear()
+        self._recorded[(s.aad_id, s.conversation_id)] = (
+            time.monotonic(),
+            (s.name, s.teams_user_id, s.tenant_id, s.conversation_type, s.service_url, s.channel_id, s.team_id),
+        )
 
     async def seen(self, s: Seen) -> str | None:
         """Upsert sender and conversation reference; returns the user's chosen language."""
+        if self._recently_recorded(s):
+            return await self.language_of(s.aad_id) if s.aad_id else None
         now = utcnow()
         async with self.store.session() as session:
             ins = _insert(session)
@@ -86,12 +115,11 @@ class People:
                     set_={k: v for k, v in ref_values.items() if k != "conversation_id"},
                 )
             )
-            if not s.aad_id:
-                return None
-            lang = await session.scalar(
-                sa.select(User.language).where(User.aad_object_id == s.aad_id)
-            )
-            return lang
+            lang = None
+            if s.aad_id:
+                lang = await session.scalar(sa.select(User.language).where(User.aad_object_id == s.aad_id))
+        self._remember(s)
+        return lang
 
     async def set_language(self, aad_id: str, lang: str) -> None:
         async with self.store.session() as session:
@@ -108,6 +136,7 @@ class People:
     async def record_installation(
         self, conversation_id: str, action: str, actor_aad_id: str
     ) -> None:
+        self._forget(conversation_id=conversation_id)
         async with self.store.session() as session:
             session.add(
                 Installation(
@@ -168,6 +197,8 @@ class People:
             await session.execute(ins(ConversationRef).values(**values).on_conflict_do_nothing())
 
     async def mark_unreachable(self, aad_id: str, conversation_id: str, reason: str = "blocked") -> None:
+        # The next message from them must mark the chat reachable again at once.
+        self._forget(aad_id=aad_id, conversation_id=conversation_id)
         async with self.store.session() as session:
             await session.execute(
                 sa.update(ConversationRef)

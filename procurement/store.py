@@ -74,6 +74,10 @@ class Store:
             if db_path and db_path != ":memory:":
                 self._sqlite_file = Path(db_path)
                 self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            # SQLite has one writer. With one pooled connection, concurrent turns wait in the
+            # pool's FIFO queue instead of SQLite's busy handler (which sleeps in growing steps
+            # and fails after 5 s): measured in docs/benchmarks.md.
+            kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

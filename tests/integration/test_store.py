@@ -291,6 +291,30 @@ async def test_seen_upserts_user_and_reference(store: Store) -> None:
     assert "a:anon" in {r.conversation_id for r in await _all(store, ConversationRef)}
 
 
+async def test_seen_skips_an_unchanged_write_but_not_the_language(store: Store) -> None:
+    people = People(store)
+    await people.seen(_seen())
+    last_seen = (await _all(store, User))[0].last_seen
+    await people.set_language("aad-kari", "en")
+    await asyncio.sleep(0.01)
+    assert await people.seen(_seen()) == "en"  # the language is read every turn
+    assert (await _all(store, User))[0].last_seen == last_seen  # nothing changed: no write
+
+    # Blocked in between (a proactive send got 403): the next message marks the chat reachable.
+    await people.mark_unreachable("aad-kari", "a:kari-personal")
+    assert (await people.reference("a:kari-personal")).installed is False  # type: ignore[union-attr]
+    await people.seen(_seen())
+    assert (await people.reference("a:kari-personal")).installed is True  # type: ignore[union-attr]
+    assert (await _all(store, User))[0].last_seen > last_seen
+
+    # After the refresh interval the row is written again.
+    fresh = People(store, seen_refresh_seconds=0)
+    before = (await _all(store, User))[0].last_seen
+    await asyncio.sleep(0.01)
+    await fresh.seen(_seen())
+    assert (await _all(store, User))[0].last_seen > before
+
+
 async def test_seen_truncates_long_names(store: Store) -> None:
     people = People(store)
     await people.seen(_seen(name="N" * 1000))
