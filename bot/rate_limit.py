@@ -6,7 +6,9 @@ One instance keeps its own books; several instances each stay under the limits t
 and Teams' 429 + Retry-After (handled by the caller) covers the rest.
 
 Teams counts arrivals, we count bookings; the time between them varies by tens of
-milliseconds, so every window is kept `margin` seconds longer than Teams' own.
+milliseconds, so every window is kept a little longer than Teams' own: 0.15 s for a
+conversation's (a few sends, where one early arrival is a 429), 0.05 s for the app's 50/s
+(which sets the bulk rate: 50 per 1.05 s is 95 % of the ceiling).
 """
 
 from __future__ import annotations
@@ -44,11 +46,12 @@ class SendLimiter:
         conversation_windows: tuple[tuple[int, float], ...] = CONVERSATION_WINDOWS,
         app_windows: tuple[tuple[int, float], ...] = APP_WINDOWS,
         clock: Callable[[], float] = time.monotonic,
-        margin: float = 0.15,
+        conversation_margin: float = 0.15,
+        app_margin: float = 0.05,
     ) -> None:
         self.conversation_windows = conversation_windows
-        self.margin = margin
-        self.app = _Windows(app_windows, margin)
+        self.margin = conversation_margin
+        self.app = _Windows(app_windows, app_margin)
         self.conversations: dict[str, _Windows] = {}
         self.clock = clock
         self._lock = asyncio.Lock()

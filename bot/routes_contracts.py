@@ -23,6 +23,12 @@ async def search_contracts_text(s: Services, actor: Actor, match: re.Match[str])
     return await contracts.search(s, actor, match.group("query").strip())
 
 
+@router.text(r"(?:ny kontrakt|registrer kontrakt|kontrakt signert|signert kontrakt|new contract|contract signed)"
+             r"\s+(?:for\s+|fra\s+|from\s+)?(?P<ref>K-\d{4}-\d{4,})")
+async def contract_from_competition_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
+    return await contracts.from_competition(s, actor, match.group("ref").upper())
+
+
 @router.text("ny kontrakt", "new contract", "registrer kontrakt")
 async def new_contract_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
     return await contracts.new_form(s, actor, {})

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from cards.render import render_card
 from cards.strings import register, text
+from procurement.calendar_no import add_months
 from procurement.contract_form import CONTRACT_FORM_FIELDS, validate_contract_form
-from procurement.contracts_service import ContractView
+from procurement.contracts_service import CompetitionInfo, CompetitionTaken, ContractView
 from procurement.db import Contract, Reminder
 from procurement.money import format_nok
 
@@ -54,6 +54,12 @@ register(
         "ct_outcome_updated": "oppdatert",
         "ct_outcome_unchanged": "uendret",
         "ct_saved_body": "Påminnelser om opsjoner, avtaleslutt og kontroller sendes avtaleforvalteren i Teams.",
+        "ct_from_competition": "Fra konkurranse {ref} (behovsmelding {needs}). Fyll inn leverandør, avtalenummer og avtaleforvalter fra den signerte kontrakten.",
+        "ct_competition_not_found_title": "Fant ikke konkurransen",
+        "ct_competition_not_found": "Det finnes ingen konkurranse {ref}. Konkurranser får nummer K-år-nnnn når en behovsmelding godkjennes.",
+        "ct_competition_taken_title": "Konkurransen har allerede kontrakt",
+        "ct_competition_taken": "Konkurranse {ref} er allerede knyttet til kontrakt {contract}. Endringer gjøres på den kontrakten («ny kontrakt» med samme avtalenummer).",
+        "ct_competition_signed": "Konkurranse {ref} er markert som signert med denne kontrakten.",
         "ct_label_external_ref": "Avtalenummer *",
         "ct_label_title": "Tittel *",
         "ct_label_supplier_name": "Leverandør *",
@@ -133,6 +139,12 @@ register(
         "ct_outcome_updated": "updated",
         "ct_outcome_unchanged": "unchanged",
         "ct_saved_body": "Reminders about options, contract end and controls go to the contract manager in Teams.",
+        "ct_from_competition": "From competition {ref} (needs report {needs}). Fill in the supplier, contract number and contract manager from the signed contract.",
+        "ct_competition_not_found_title": "Competition not found",
+        "ct_competition_not_found": "There is no competition {ref}. Competitions get a number K-year-nnnn when a needs report is approved.",
+        "ct_competition_taken_title": "The competition already has a contract",
+        "ct_competition_taken": "Competition {ref} is already linked to contract {contract}. Change that contract instead (“new contract” with the same contract number).",
+        "ct_competition_signed": "Competition {ref} is marked as signed with this contract.",
         "ct_label_external_ref": "Contract number *",
         "ct_label_title": "Title *",
         "ct_label_supplier_name": "Supplier *",
@@ -255,18 +267,70 @@ async def typeahead(s: Services, actor: Actor, query: str, limit: int) -> list[d
 
 
 def form_card(lang: str, values: dict[str, Any] | None = None, errors: dict[str, dict[str, str]] | None = None,
-              token: str | None = None) -> dict[str, Any]:
+              token: str | None = None, competition: CompetitionInfo | None = None) -> dict[str, Any]:
     vals = {k: as_text((values or {}).get(k), 4000) for k in CONTRACT_FORM_FIELDS}
     errs = {k: v.get(lang) or v.get("nb", "") for k, v in (errors or {}).items()}
     labels = {k: text(lang, f"ct_label_{k}") for k in CONTRACT_FORM_FIELDS}
+    origin = (text(lang, "ct_from_competition", ref=competition.ref, needs=competition.needs_report_ref)
+              if competition else None)
     return render_card("contract_form", lang, values=vals, errors=errs, labels=labels, token=token,
-                       error_summary=text(lang, "ct_errors_summary", count=len(errs)))
+                       error_summary=text(lang, "ct_errors_summary", count=len(errs)), origin=origin,
+                       action_data={"competition": competition.ref} if competition else {})
 
 
 async def new_form(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     if not actor.is_procurement:
         return home.not_allowed_reply(actor, "role_procurement")
+    ref = as_text(data.get("competition"), 32).strip().upper()
+    if ref:
+        return await from_competition(s, actor, ref)
     return Reply(card=form_card(actor.lang))
+
+
+def _competition_problem(lang: str, ref: str, found: CompetitionInfo | None) -> Reply | None:
+    if found is None:
+        return home.notice(lang, "ct_competition_not_found_title", text(lang, "ct_competition_not_found", ref=ref))
+    if found.contract_ref:
+        return home.notice(lang, "ct_competition_taken_title",
+                           text(lang, "ct_competition_taken", ref=ref, contract=found.contract_ref))
+    return None
+
+
+async def from_competition(s: Services, actor: Actor, ref: str) -> Reply:
+    """The contract form prefilled from a competition whose contract is signed."""
+    if not actor.is_procurement:
+        return home.not_allowed_reply(actor, "role_procurement")
+    found = await s.contracts.competition(ref)
+    problem = _competition_problem(actor.lang, ref, found)
+    if problem is not None or found is None:
+        return problem or home.help_reply(actor)
+    return Reply(card=form_card(actor.lang, competition_prefill(found), competition=found))
+
+
+def competition_prefill(c: CompetitionInfo) -> dict[str, str]:
+    """What the needs report already said; the rest comes from the signed contract."""
+    form = c.form
+    values = {
+        "title": c.title,
+        "category": c.category,
+        "agreement_type": str(form.get("agreement_type") or ""),
+        "value_nok": str(c.estimated_value) if c.estimated_value else "",
+    }
+    try:
+        start = date.fromisoformat(str(form.get("start_date") or ""))
+        months = int(str(form.get("duration_months") or "0"))
+    except ValueError:
+        return values
+    values["start_date"] = start.strftime("%d.%m.%Y")
+    if months > 0:
+        values["end_date"] = (add_months(start, months) - timedelta(days=1)).strftime("%d.%m.%Y")
+    try:
+        option_months = int(str(form.get("option_months") or "0"))
+    except ValueError:
+        option_months = 0
+    if option_months > 0:
+        values["options"] = f"{option_months} mnd"
+    return values
 
 
 async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
@@ -274,17 +338,31 @@ async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     if not actor.is_procurement:
         return home.not_allowed_reply(actor, "role_procurement")
     token = as_text(data.get("token"), 200) or None
+    # The competition comes from the card's action data: checked again here, never trusted.
+    competition_ref = as_text(data.get("competition"), 32).strip().upper() or None
+    competition = await s.contracts.competition(competition_ref) if competition_ref else None
+    if competition_ref and competition is None:
+        # (Already signed with another contract is refused by the register, atomically.)
+        return home.notice(lang, "ct_competition_not_found_title",
+                           text(lang, "ct_competition_not_found", ref=competition_ref))
     result = validate_contract_form(data, s.today())
     if result.errors or result.value is None:
-        return Reply(card=form_card(lang, data, result.errors, token))
+        return Reply(card=form_card(lang, data, result.errors, token, competition))
     contract = result.value
-    resolved = await s.directory.resolve(contract.manager_email) if contract.manager_email else None
-    if resolved is not None:
-        contract = dataclasses.replace(contract, manager_aad_id=resolved.aad_id)
-    outcome = await s.contracts.upsert_contract(contract, actor_aad_id=actor.aad_id, actor_name=actor.name,
-                                                source="card", activity_id=actor.activity_id)
+    try:
+        outcome = await s.contracts.upsert_contract(
+            contract, actor_aad_id=actor.aad_id, actor_name=actor.name,
+            source="competition" if competition_ref else "card", activity_id=actor.activity_id,
+            competition_ref=competition_ref,
+        )
+    except CompetitionTaken as taken:
+        return home.notice(lang, "ct_competition_taken_title",
+                           text(lang, "ct_competition_taken", ref=taken.ref, contract=taken.contract_ref or ""))
     title = text(lang, "ct_saved_title", ref=contract.external_ref, outcome=text(lang, f"ct_outcome_{outcome}"))
-    return home.notice(lang, "ct_form_title", title + ". " + text(lang, "ct_saved_body"))
+    body = title + ". " + text(lang, "ct_saved_body")
+    if competition_ref:
+        body += " " + text(lang, "ct_competition_signed", ref=competition_ref)
+    return home.notice(lang, "ct_form_title", body)
 
 
 # -- reminders ------------------------------------------------------------------------------

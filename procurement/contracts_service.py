@@ -4,6 +4,7 @@ and the reminder plan that follows every change (in the same transaction)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
@@ -14,13 +15,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .calendar_no import add_months, next_send_time
 from .contracts import ContractData, ContractOption, PlannedControl
-from .db import Contract, Reminder, utcnow
-from .ports import Directory
+from .db import Competition, Contract, NeedsReport, Reminder, utcnow
+from .ports import Directory, IntegrationError, TransientIntegrationError
 from .reminder_schedule import derive_schedule, plan_changes
 from .store import Store, audit
 
+log = logging.getLogger(__name__)
+
 OSLO = ZoneInfo("Europe/Oslo")
 PENDING = "pending"
+
+
+class CompetitionTaken(Exception):
+    """The competition already has another signed contract."""
+
+    def __init__(self, ref: str, contract_ref: str | None) -> None:
+        super().__init__(f"competition {ref} already has contract {contract_ref}")
+        self.ref = ref
+        self.contract_ref = contract_ref
+
+
+@dataclass(frozen=True)
+class CompetitionInfo:
+    """A competition and what its needs report said, for the contract form."""
+
+    ref: str
+    title: str
+    status: str
+    contract_ref: str | None
+    needs_report_ref: str
+    category: str
+    estimated_value: int
+    form: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -131,19 +157,38 @@ class Contracts:
 
     # -- writing -----------------------------------------------------------------------
 
+    async def resolve_manager(self, email: str) -> str | None:
+        """The manager's AAD object id from the directory; None when unknown or the directory
+        can't answer now (the contract is kept with the e-mail; a reminder without a reachable
+        manager escalates to Innkjøpsseksjonen)."""
+        if not email or self.directory is None:
+            return None
+        try:
+            person = await self.directory.resolve(email)
+        except (IntegrationError, TransientIntegrationError) as err:
+            log.warning("directory lookup of %s failed: %s", email, err)
+            return None
+        return person.aad_id if person is not None else None
+
     async def upsert_contract(
         self, data: ContractData, *, actor_aad_id: str = "", actor_name: str = "", source: str = "import",
-        activity_id: str = "",
+        activity_id: str = "", competition_ref: str | None = None,
     ) -> Literal["created", "updated", "unchanged"]:
-        if not data.manager_aad_id and data.manager_email and self.directory is not None:
-            person = await self.directory.resolve(data.manager_email)
-            if person is not None:
-                data = dataclasses.replace(data, manager_aad_id=person.aad_id)
+        """Create or update by contract number and replan its reminders. With `competition_ref`
+        the competition is marked signed with this contract in the same transaction
+        (`CompetitionTaken` if it already has another)."""
+        if not data.manager_aad_id and data.manager_email:
+            aad_id = await self.resolve_manager(data.manager_email)
+            if aad_id is not None:
+                data = dataclasses.replace(data, manager_aad_id=aad_id)
         values = to_row_values(data)
         async with self.store.session() as session:
             row = await session.scalar(
                 sa.select(Contract).where(Contract.external_ref == data.external_ref).with_for_update()
             )
+            if competition_ref:
+                await self._sign_competition(session, competition_ref, data.external_ref, actor_aad_id,
+                                             actor_name, activity_id)
             if row is not None and row.fingerprint == values["fingerprint"]:
                 return "unchanged"
             if row is None:
@@ -161,6 +206,39 @@ class Contracts:
                   action=f"contract.{outcome}", entity="contract", entity_id=data.external_ref,
                   activity_id=activity_id, details={"source": source, **changes})
             return outcome
+
+    async def _sign_competition(self, session: AsyncSession, ref: str, contract_ref: str, actor_aad_id: str,
+                                actor_name: str, activity_id: str) -> None:
+        current = await session.scalar(sa.select(Competition.contract_ref).where(Competition.ref == ref))
+        if current == contract_ref:
+            return  # a retry of the same save
+        result = await session.execute(
+            sa.update(Competition)
+            .where(Competition.ref == ref, Competition.contract_ref.is_(None))
+            .values(status="signed", contract_ref=contract_ref, signed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            taken = await session.scalar(sa.select(Competition.contract_ref).where(Competition.ref == ref))
+            raise CompetitionTaken(ref, taken)
+        audit(session, actor_aad_id=actor_aad_id, actor_name=actor_name, action="competition.signed",
+              entity="competition", entity_id=ref, activity_id=activity_id, details={"contract": contract_ref})
+
+    async def competition(self, ref: str) -> CompetitionInfo | None:
+        async with self.store.session() as session:
+            found = (await session.execute(
+                sa.select(Competition, NeedsReport)
+                .join(NeedsReport, NeedsReport.id == Competition.needs_report_id)
+                .where(Competition.ref == ref)
+            )).first()
+        if found is None:
+            return None
+        competition, report = found
+        return CompetitionInfo(
+            ref=competition.ref, title=competition.title, status=competition.status,
+            contract_ref=competition.contract_ref, needs_report_ref=report.ref,
+            category=report.category, estimated_value=report.estimated_value, form=dict(report.data or {}),
+        )
 
     async def _replan(self, session: AsyncSession, row: Contract, data: ContractData) -> dict[str, int]:
         """Bring the contract's pending reminders in line with its current data."""

@@ -187,6 +187,9 @@ class Competition(Base):
     title: Mapped[str] = mapped_column(sa.String(200))
     status: Mapped[str] = mapped_column(sa.String(24), default="planned")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the competition's contract is signed and entered in the register.
+    contract_ref: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    signed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Contract(Base):

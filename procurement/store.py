@@ -58,6 +58,10 @@ async def _file_lock(db_file: Path | None) -> AsyncIterator[None]:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
+    # WAL + NORMAL: a commit survives the app crashing (not a power cut before the next
+    # checkpoint) and costs no fsync; SQLite is the single-machine/local store, production
+    # runs on PostgreSQL.
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()

@@ -50,7 +50,8 @@ def _contract_form(lang: str, s: str) -> list[dict[str, Any]]:
         "token": s,
         "error_summary": s,
     }
-    with_errors = dict(base, errors={"title": s, "category": s, "internal_notes": s})
+    with_errors = dict(base, errors={"title": s, "category": s, "internal_notes": s},
+                       origin=s, action_data={"competition": s})
     empty = {"values": {}, "labels": base["labels"], "errors": {}, "token": None, "error_summary": ""}
     return [dict(base, errors={}), with_errors, empty]
 
