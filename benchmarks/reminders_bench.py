@@ -237,10 +237,10 @@ DUE_SQL = (
     "SELECT id FROM reminders WHERE status = 'pending' AND send_after <= :now "
     "AND (claimed_until IS NULL OR claimed_until < :now) ORDER BY send_after, id LIMIT 100"
 )
-# The SELECT inside `Reminders.claim_escalations`.
+# The second (larger) SELECT inside `Reminders.claim_escalations`: unanswered after 7 days.
 ESCALATION_SQL = (
-    "SELECT id FROM reminders WHERE (status = 'escalate' OR (status = 'delivered' AND answer IS NULL "
-    "AND delivered_at <= :cutoff)) AND (claimed_until IS NULL OR claimed_until < :now) ORDER BY id LIMIT 100"
+    "SELECT id FROM reminders WHERE status = 'delivered' AND delivered_at <= :cutoff AND answer IS NULL "
+    "AND (claimed_until IS NULL OR claimed_until < :now) ORDER BY delivered_at, id LIMIT 100"
 )
 
 

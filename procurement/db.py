@@ -223,7 +223,11 @@ class Reminder(Base):
     """One planned reminder; ends delivered/answered, escalated or cancelled."""
 
     __tablename__ = "reminders"
-    __table_args__ = (sa.Index("ix_reminders_due", "status", "send_after"),)
+    __table_args__ = (
+        sa.Index("ix_reminders_due", "status", "send_after"),
+        # Unanswered delivered reminders, oldest first, for escalation.
+        sa.Index("ix_reminders_delivered", "status", "delivered_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     contract_id: Mapped[int] = mapped_column(sa.ForeignKey("contracts.id"), index=True)
     subject_key: Mapped[str] = mapped_column(sa.String(300), unique=True)

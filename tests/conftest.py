@@ -48,6 +48,7 @@ async def _admin_connection() -> Any:
             password=url.password,
             database=url.database or "test",
             timeout=5,
+            command_timeout=120,  # a CREATE/DROP DATABASE that waits on a lock fails, not hangs
         )
     except (OSError, asyncpg.PostgresError) as err:
         pytest.fail(

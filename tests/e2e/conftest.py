@@ -22,6 +22,7 @@ test-artifacts/e2e/<test>/.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -60,6 +61,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+
+def missing(what: str) -> None:
+    """Skip when a part is missing, but fail under `./dev test` (INNKJOP_REQUIRE_E2E=1), which
+    installs every part: an end-to-end test must not pass in CI by not running."""
+    if os.environ.get("INNKJOP_REQUIRE_E2E") == "1":
+        pytest.fail(what, pytrace=False)
+    pytest.skip(what)
 
 
 @pytest.fixture
@@ -133,7 +143,7 @@ async def playground_for(
 ) -> AsyncIterator[PlaygroundFactory]:
     """Start Playgrounds: `await playground_for(bot_or_port, name="playground", ...)`."""
     if not PLAYGROUND_BIN.exists():
-        pytest.skip(f"{PLAYGROUND_BIN} missing (npm ci)")
+        missing(f"{PLAYGROUND_BIN} missing (npm ci)")
     started: list[Playground] = []
 
     async def start(
@@ -164,7 +174,7 @@ async def echo_playground(echo_bot: BotProcess, playground_for: PlaygroundFactor
 async def browser() -> AsyncIterator[Any]:
     """Debian's Chromium, headless, through Playwright (never downloads a browser)."""
     if not HAVE_CHROMIUM:
-        pytest.skip(f"{CHROMIUM} not installed")
+        missing(f"{CHROMIUM} not installed")
     playwright_api = pytest.importorskip("playwright.async_api")
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -262,7 +272,7 @@ async def app_bot(
 async def app_playground(app_bot: BotProcess, module_artifacts: Path) -> AsyncIterator[Playground]:
     """The Agents Playground in front of `app_bot`, for one test module."""
     if not PLAYGROUND_BIN.exists():
-        pytest.skip(f"{PLAYGROUND_BIN} missing (npm ci)")
+        missing(f"{PLAYGROUND_BIN} missing (npm ci)")
     pg = Playground(app_bot, name="playground", artifacts_dir=module_artifacts)
     await pg.start()
     try:
@@ -275,7 +285,7 @@ async def app_playground(app_bot: BotProcess, module_artifacts: Path) -> AsyncIt
 async def app_browser() -> AsyncIterator[Any]:
     """Debian's Chromium for a module whose tests run in the module's event loop."""
     if not HAVE_CHROMIUM:
-        pytest.skip(f"{CHROMIUM} not installed")
+        missing(f"{CHROMIUM} not installed")
     playwright_api = pytest.importorskip("playwright.async_api")
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(
