@@ -1,7 +1,7 @@
 """A needs report end to end through the Agents Playground: open → invalid submit (values
 kept) → valid submit → summary → double tap → intake card in the channel → refusal for a
 non-innkjøper → approval by an innkjøper (updated for everyone) → submitter notified →
-listed. Plus the draft. One bot + Playground for the module."""
+listed → the signed contract registered from the competition. Plus the draft. One bot + Playground for the module."""
 
 from __future__ import annotations
 
@@ -222,6 +222,24 @@ async def test_needs_report_journey(app_playground: Playground) -> None:
     assert f"{ref} · {TITLE}" in text
     assert "Godkjent" in text
     assert f"BM-{oslo_today().year}-0002" not in text
+
+    # -- the contract is signed: Ingrid registers it from the competition --------------
+    ingrid_chat = await pg.personal_chat(INGRID)
+    await pg.send_text(ingrid_chat, f"kontrakt signert {competition}", from_id=INGRID)
+    form = await pg.next_message(f"Fra konkurranse {competition}", conversation_id=ingrid_chat)
+    prefilled = {i.get("id"): i.get("value") for i in card_inputs(form.card)}
+    assert prefilled["title"] == TITLE and prefilled["value_nok"] == "1300000"
+    assert prefilled["options"] == "24 mnd" and prefilled["start_date"] and prefilled["end_date"]
+    end = datetime.strptime(str(prefilled["end_date"]), "%d.%m.%Y").date()
+    result = await pg.click(form, "Lagre kontrakt", {
+        "external_ref": "KAV-2027-0007", "supplier_name": "Hjelpemiddeltransport AS",
+        "supplier_org_no": "974760673", "manager": "kari.nordmann@kommune.example.no",
+        "option_notice": (end - timedelta(days=90)).strftime("%d.%m.%Y"),
+    }, INGRID)
+    assert result is not None and result.card is not None
+    saved = card_text(result.card)
+    assert "Kontrakt KAV-2027-0007 er registrert" in saved
+    assert f"Konkurranse {competition} er markert som signert" in saved
     assert pg.failed_exchanges() == []
 
 
