@@ -226,12 +226,12 @@ async def test_needs_report_journey(app_playground: Playground) -> None:
     # -- the contract is signed: Ingrid registers it from the competition --------------
     ingrid_chat = await pg.personal_chat(INGRID)
     await pg.send_text(ingrid_chat, f"kontrakt signert {competition}", from_id=INGRID)
-    form = await pg.next_message(f"Fra konkurranse {competition}", conversation_id=ingrid_chat)
-    prefilled = {i.get("id"): i.get("value") for i in card_inputs(form.card)}
+    contract_form = await pg.next_message(f"Fra konkurranse {competition}", conversation_id=ingrid_chat)
+    prefilled = {i.get("id"): i.get("value") for i in card_inputs(contract_form.card)}
     assert prefilled["title"] == TITLE and prefilled["value_nok"] == "1300000"
     assert prefilled["options"] == "24 mnd" and prefilled["start_date"] and prefilled["end_date"]
     end = datetime.strptime(str(prefilled["end_date"]), "%d.%m.%Y").date()
-    result = await pg.click(form, "Lagre kontrakt", {
+    result = await pg.click(contract_form, "Lagre kontrakt", {
         "external_ref": "KAV-2027-0007", "supplier_name": "Hjelpemiddeltransport AS",
         "supplier_org_no": "974760673", "manager": "kari.nordmann@kommune.example.no",
         "option_notice": (end - timedelta(days=90)).strftime("%d.%m.%Y"),
