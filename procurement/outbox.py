@@ -90,9 +90,12 @@ class OutboxWorker:
             ids = list((await session.scalars(due)).all())
             if not ids:
                 return []
+            # Conditional, for SQLite (no SKIP LOCKED): a row another worker claimed between
+            # our SELECT and this UPDATE stays theirs.
             rows = await session.execute(
                 sa.update(OutboxItem)
-                .where(OutboxItem.id.in_(ids))
+                .where(OutboxItem.id.in_(ids), OutboxItem.status == "pending",
+                       sa.or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now))
                 .values(claimed_by=self.worker_id, claimed_until=now + self.lease)
                 .returning(OutboxItem.id, OutboxItem.kind, OutboxItem.idempotency_key, OutboxItem.payload,
                            OutboxItem.attempts)
