@@ -10,7 +10,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from procurement.db import OutboxItem, utcnow
-from procurement.outbox import Effect, OutboxWorker, RetryLater
+from procurement.outbox import Effect, Handler, OutboxWorker, RetryLater
 from procurement.ports import IntegrationError, TransientIntegrationError, UnreachableUser
 from procurement.store import Store, enqueue
 
@@ -64,7 +64,8 @@ async def test_failures_are_sorted(store: Store) -> None:
     async def broken(effect: Effect) -> None:
         raise ValueError("a bug")
 
-    handlers = {"throttled": throttled, "refused": refused, "gone": gone, "later": later, "broken": broken}
+    handlers: dict[str, Handler] = {"throttled": throttled, "refused": refused, "gone": gone, "later": later,
+                                    "broken": broken}
     for kind in handlers:
         await _enqueue(store, kind, 1)
     worker = OutboxWorker(store, handlers, max_attempts=2, base_backoff=0.0)
