@@ -24,8 +24,9 @@ class SqlStorage(Storage):
             return {}
         if target_cls is None:
             raise ValueError("SqlStorage.read needs target_cls")
-        async with self.store.session() as session:
-            rows = await session.execute(
+        # A plain read, no ORM unit of work: it runs twice on every turn.
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(
                 sa.select(BotState.key, BotState.data).where(BotState.key.in_(keys))
             )
             return {key: target_cls.from_json_to_store_item(data) for key, data in rows}  # type: ignore[misc]

@@ -79,14 +79,18 @@ class NeedsReports:
     # -- drafts ------------------------------------------------------------------------
 
     async def save_draft(self, aad_id: str, raw: dict[str, Any]) -> dict[str, str]:
-        data = _clean_draft(raw)
         async with self.store.session() as session:
-            draft = await session.get(Draft, (aad_id, FORM))
-            if draft is None:
-                session.add(Draft(user_aad_id=aad_id, form=FORM, data=data))
-            else:
-                draft.data = data
-                draft.updated_at = utcnow()
+            return await self._save_draft(session, aad_id, raw)
+
+    @staticmethod
+    async def _save_draft(session: AsyncSession, aad_id: str, raw: dict[str, Any]) -> dict[str, str]:
+        data = _clean_draft(raw)
+        draft = await session.get(Draft, (aad_id, FORM))
+        if draft is None:
+            session.add(Draft(user_aad_id=aad_id, form=FORM, data=data))
+        else:
+            draft.data = data
+            draft.updated_at = utcnow()
         return data
 
     async def draft(self, aad_id: str) -> dict[str, str] | None:
@@ -97,53 +101,63 @@ class NeedsReports:
     # -- submit --------------------------------------------------------------------------
 
     async def previous_submit(self, token: str) -> NeedsReport | None:
+        async with self.store.session() as session:
+            return await self._previous_submit(session, token)
+
+    @staticmethod
+    async def _previous_submit(session: AsyncSession, token: str) -> NeedsReport | None:
         if not token:
             return None
-        async with self.store.session() as session:
-            record = await session.get(SubmitRecord, token)
-            if record is None or record.verb != "needs_report.submit":
-                return None
-            return await session.scalar(sa.select(NeedsReport).where(NeedsReport.ref == record.result.get("ref")))
+        record = await session.get(SubmitRecord, token)
+        if record is None or record.verb != "needs_report.submit":
+            return None
+        return await session.scalar(sa.select(NeedsReport).where(NeedsReport.ref == record.result.get("ref")))
 
     async def framework_hits(self, category: str, on: date) -> list[FrameworkAgreementHit]:
         async with self.store.session() as session:
-            rows = await session.scalars(
-                sa.select(Contract)
-                .where(
-                    Contract.agreement_type == "framework",
-                    Contract.category == category,
-                    Contract.start_date <= on,
-                    Contract.end_date >= on,
-                )
-                .order_by(Contract.end_date.desc())
-                .limit(5)
+            return await self._framework_hits(session, category, on)
+
+    @staticmethod
+    async def _framework_hits(session: AsyncSession, category: str, on: date) -> list[FrameworkAgreementHit]:
+        rows = await session.scalars(
+            sa.select(Contract)
+            .where(
+                Contract.agreement_type == "framework",
+                Contract.category == category,
+                Contract.start_date <= on,
+                Contract.end_date >= on,
             )
-            return [
-                FrameworkAgreementHit(
-                    contract_ref=c.external_ref,
-                    title=c.title,
-                    supplier=c.supplier_name,
-                    category=c.category,
-                    end_date=c.end_date,
-                )
-                for c in rows
-            ]
+            .order_by(Contract.end_date.desc())
+            .limit(5)
+        )
+        return [
+            FrameworkAgreementHit(
+                contract_ref=c.external_ref,
+                title=c.title,
+                supplier=c.supplier_name,
+                category=c.category,
+                end_date=c.end_date,
+            )
+            for c in rows
+        ]
 
     async def submit(self, who: Who, token: str, raw: dict[str, Any], today: date) -> SubmitOutcome:
-        previous = await self.previous_submit(token)
-        if previous is not None:
-            return SubmitOutcome(errors={}, report=previous, repeated=True)
+        # Validation is CPU only; everything else is one unit of work (a retried submit, the
+        # framework agreements, the new report), so a submit is one transaction.
         result = validate_needs_report(raw, today)
-        if result.errors or result.value is None:
-            await self.save_draft(who.aad_id, raw)
-            return SubmitOutcome(errors=result.errors)
-        value: NeedsReportInput = result.value
-        facts = result.facts()
-        assert facts is not None
-        hits = await self.framework_hits(value.category, today)
-        assessment = assess(facts, today, hits, rules=self.rules)
         try:
             async with self.store.session() as session:
+                previous = await self._previous_submit(session, token)
+                if previous is not None:
+                    return SubmitOutcome(errors={}, report=previous, repeated=True)
+                if result.errors or result.value is None:
+                    await self._save_draft(session, who.aad_id, raw)
+                    return SubmitOutcome(errors=result.errors)
+                value: NeedsReportInput = result.value
+                facts = result.facts()
+                assert facts is not None
+                hits = await self._framework_hits(session, value.category, today)
+                assessment = assess(facts, today, hits, rules=self.rules)
                 ref = await next_number(session, "BM", today.year)
                 report = NeedsReport(
                     ref=ref,
