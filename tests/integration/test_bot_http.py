@@ -28,7 +28,7 @@ from procurement.db import ConversationRef, Installation, User
 from procurement.store import Store
 from settings import Settings
 from tests.cardcheck import validate_card
-from tests.connector_stub import ConnectorStub, adaptive_cards, card_texts
+from tests.connector_stub import ConnectorStub, card_texts
 
 TENANT = "9a3c1f0e-5b7d-4c2a-8e1f-0d2b3c4a5e6f"
 OTHER_TENANT = "11111111-2222-4333-8444-555555555555"
@@ -137,16 +137,6 @@ class Bot:
 BotFactory = Callable[..., Awaitable[Bot]]
 
 
-@pytest.fixture
-async def stub() -> AsyncIterator[ConnectorStub]:
-    """The Connector the bot replies to. Afterwards, every card it received must be valid."""
-    async with ConnectorStub() as s:
-        yield s
-        for card in s.cards():
-            validate_card(card)
-        for update in s.updates:
-            for card in adaptive_cards(update.activity):
-                validate_card(card)
 
 
 @pytest.fixture

@@ -283,15 +283,6 @@ def ref_in(card: dict[str, Any]) -> str:
 BotFactory = Callable[..., Awaitable[Bot]]
 
 
-@pytest.fixture
-async def stub() -> AsyncIterator[ConnectorStub]:
-    async with ConnectorStub() as s:
-        yield s
-        for card in s.cards():
-            validate_card(card)
-        for update in s.updates:
-            for card in adaptive_cards(update.activity):
-                validate_card(card)
 
 
 @pytest.fixture
