@@ -52,19 +52,20 @@ class People:
         for key in [k for k in self._recorded if k[0] == aad_id or k[1] == conversation_id]:
             del self._recorded[key]
 
+    @staticmethod
+    def _fingerprint(s: Seen) -> tuple[Any, ...]:
+        """What the upsert writes, but the per-activity reference details."""
+        return (s.name, s.teams_user_id, s.tenant_id, s.conversation_type, s.service_url, s.channel_id, s.team_id)
+
     def _recently_recorded(self, s: Seen) -> bool:
         entry = self._recorded.get((s.aad_id, s.conversation_id))
-        fingerprint = (s.name, s.teams_user_id, s.tenant_id, s.conversation_type, s.service_url,
-                       s.channel_id, s.team_id)
-        return entry is not None and entry[1] == fingerprint and time.monotonic() - entry[0] < self.seen_refresh_seconds
+        return (entry is not None and entry[1] == self._fingerprint(s)
+                and time.monotonic() - entry[0] < self.seen_refresh_seconds)
 
     def _remember(self, s: Seen) -> None:
         if len(self._recorded) > 50_000:
             self._recorded.clear()
-        self._recorded[(s.aad_id, s.conversation_id)] = (
-            time.monotonic(),
-            (s.name, s.teams_user_id, s.tenant_id, s.conversation_type, s.service_url, s.channel_id, s.team_id),
-        )
+        self._recorded[(s.aad_id, s.conversation_id)] = (time.monotonic(), self._fingerprint(s))
 
     async def seen(self, s: Seen) -> str | None:
         """Upsert sender and conversation reference; returns the user's chosen language."""
