@@ -281,19 +281,16 @@ def form_card(lang: str, values: dict[str, Any] | None = None, errors: dict[str,
 async def new_form(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     if not actor.is_procurement:
         return home.not_allowed_reply(actor, "role_procurement")
-    ref = as_text(data.get("competition"), 32).strip().upper()
-    if ref:
-        return await from_competition(s, actor, ref)
     return Reply(card=form_card(actor.lang))
 
 
-def _competition_problem(lang: str, ref: str, found: CompetitionInfo | None) -> Reply | None:
-    if found is None:
-        return home.notice(lang, "ct_competition_not_found_title", text(lang, "ct_competition_not_found", ref=ref))
-    if found.contract_ref:
-        return home.notice(lang, "ct_competition_taken_title",
-                           text(lang, "ct_competition_taken", ref=ref, contract=found.contract_ref))
-    return None
+def _competition_not_found(lang: str, ref: str) -> Reply:
+    return home.notice(lang, "ct_competition_not_found_title", text(lang, "ct_competition_not_found", ref=ref))
+
+
+def _competition_taken(lang: str, ref: str, contract_ref: str) -> Reply:
+    return home.notice(lang, "ct_competition_taken_title",
+                       text(lang, "ct_competition_taken", ref=ref, contract=contract_ref))
 
 
 async def from_competition(s: Services, actor: Actor, ref: str) -> Reply:
@@ -301,9 +298,10 @@ async def from_competition(s: Services, actor: Actor, ref: str) -> Reply:
     if not actor.is_procurement:
         return home.not_allowed_reply(actor, "role_procurement")
     found = await s.contracts.competition(ref)
-    problem = _competition_problem(actor.lang, ref, found)
-    if problem is not None or found is None:
-        return problem or home.help_reply(actor)
+    if found is None:
+        return _competition_not_found(actor.lang, ref)
+    if found.contract_ref:
+        return _competition_taken(actor.lang, ref, found.contract_ref)
     return Reply(card=form_card(actor.lang, competition_prefill(found), competition=found))
 
 
@@ -343,8 +341,7 @@ async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     competition = await s.contracts.competition(competition_ref) if competition_ref else None
     if competition_ref and competition is None:
         # (Already signed with another contract is refused by the register, atomically.)
-        return home.notice(lang, "ct_competition_not_found_title",
-                           text(lang, "ct_competition_not_found", ref=competition_ref))
+        return _competition_not_found(lang, competition_ref)
     result = validate_contract_form(data, s.today())
     if result.errors or result.value is None:
         return Reply(card=form_card(lang, data, result.errors, token, competition))
@@ -356,8 +353,11 @@ async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
             competition_ref=competition_ref,
         )
     except CompetitionTaken as taken:
-        return home.notice(lang, "ct_competition_taken_title",
-                           text(lang, "ct_competition_taken", ref=taken.ref, contract=taken.contract_ref or ""))
+        # Someone registered the competition's contract meanwhile: the same form back, values
+        # kept, the reason at the contract number (saving that number updates their contract).
+        message = {code: text(code, "ct_competition_taken", ref=taken.ref, contract=taken.contract_ref or "")
+                   for code in ("nb", "en")}
+        return Reply(card=form_card(lang, data, {"external_ref": message}, token, competition))
     title = text(lang, "ct_saved_title", ref=contract.external_ref, outcome=text(lang, f"ct_outcome_{outcome}"))
     body = title + ". " + text(lang, "ct_saved_body")
     if competition_ref:

@@ -19,7 +19,6 @@ from tests.integration.test_needs_reports import (  # noqa: F401  (fixtures)
     bot,
     inputs_of,
     start_bot,
-    stub,
     texts_of,
 )
 
@@ -82,6 +81,9 @@ async def test_signed_contract_from_a_competition(bot: Bot) -> None:  # noqa: F8
     assert "uendret" in texts_of(again)
     other = await bot.invoke("contracts.save", {**data, "external_ref": "KAV-2026-0043"}, user=INGRID)
     assert "allerede knyttet til kontrakt KAV-2026-0042" in texts_of(other)
+    # … as the same form, with what was typed.
+    assert inputs_of(other)["external_ref"]["value"] == "KAV-2026-0043"
+    assert inputs_of(other)["supplier_name"]["value"] == "Transport & Co AS"
     assert [c.external_ref for c in await bot.rows(Contract)] == ["KAV-2026-0042"]
     [form_again] = await bot.say(f"kontrakt signert {competition}", user=INGRID)
     assert "allerede knyttet til kontrakt KAV-2026-0042" in texts_of(form_again)
