@@ -17,6 +17,7 @@ from microsoft_agents.hosting.aiohttp import CloudAdapter
 
 from bot.access import RoleResolver
 from bot.agent import ProcurementAgent, send_friendly_error
+from bot.conversations import People
 from bot.effects import Effects, ReminderCardSource
 from bot.proactive import ProactiveSender
 from bot.reminder_worker import ReminderWorker
@@ -30,13 +31,12 @@ from integrations.factory import (
     build_graph,
     build_group_membership,
 )
-from procurement.contracts_service import Contracts
-from procurement.needs_service import NeedsReports
-from procurement.outbox import OutboxWorker
-from procurement.people import People
-from procurement.reminders_service import Reminders
-from procurement.rules import load_rules
-from procurement.store import Store
+from procurement.contracts.service import Contracts
+from procurement.needs.rules import load_rules
+from procurement.needs.service import NeedsReports
+from procurement.reminders.service import Reminders
+from procurement.store.database import Store
+from procurement.store.outbox import OutboxWorker
 from settings import Settings, load_settings
 
 log = logging.getLogger("innkjop")
@@ -184,7 +184,7 @@ async def open_contract_register(database_url: str) -> AsyncIterator[Contracts]:
 
 def import_contracts(argv: list[str] | None = None) -> int:
     """`innkjop-import-contracts FILE`: import a contract administration tool's export."""
-    from procurement import contract_import_cli
+    from procurement.contracts import import_cli as contract_import_cli
 
     return contract_import_cli.main(argv, open_store=open_contract_register)
 

@@ -52,9 +52,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app import build_runtime  # noqa: E402
-from procurement.db import Reminder  # noqa: E402
-from procurement.reminders_service import Reminders  # noqa: E402
-from procurement.store import Store  # noqa: E402
+from procurement.reminders.service import Reminders  # noqa: E402
+from procurement.store.database import Store  # noqa: E402
+from procurement.store.tables import Reminder  # noqa: E402
 from settings import load_settings  # noqa: E402
 from tests.integration.reminder_fixtures import (  # noqa: E402
     FOLLOWUP_CHANNEL,

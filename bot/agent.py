@@ -29,12 +29,12 @@ from microsoft_agents.hosting.core import (
 )
 from microsoft_agents.hosting.core.app import ApplicationOptions
 
+from bot.conversations import Seen
 from cards.render import render_card
 from cards.strings import text
 from dialogs import home
 from dialogs.base import Actor, Reply, as_dict
 from dialogs.services import Services
-from procurement.people import Seen
 
 from .access import RoleResolver
 from .router import Router

@@ -13,7 +13,7 @@ from typing import Any
 from dialogs import contracts as contracts_dialog
 from dialogs import needs_report as nr_dialog
 from dialogs.services import Services
-from procurement.outbox import Effect, Handler, RetryLater
+from procurement.store.outbox import Effect, Handler, RetryLater
 
 from .proactive import ProactiveSender, Unreachable
 

@@ -16,9 +16,9 @@ from microsoft_agents.activity import Activity, ActivityTypes, ConversationRefer
 from microsoft_agents.hosting.core import ChannelServiceAdapter, TurnContext
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 
-from procurement.outbox import RetryLater
-from procurement.people import People
+from bot.conversations import People
 from procurement.ports import ChatInstaller, UnreachableUser
+from procurement.store.outbox import RetryLater
 
 from .agent import card_attachment
 from .rate_limit import SendLimiter

@@ -13,10 +13,10 @@ import uuid
 from datetime import timedelta
 from typing import Any, Protocol
 
-from procurement.db import utcnow
-from procurement.outbox import RetryLater
 from procurement.ports import UnreachableUser
-from procurement.reminders_service import DueReminder, Reminders
+from procurement.reminders.service import DueReminder, Reminders
+from procurement.store.outbox import RetryLater
+from procurement.store.tables import utcnow
 
 from .proactive import ProactiveSender, backoff
 

@@ -10,7 +10,7 @@ import pydantic
 from aiohttp import web
 from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator
 
-from procurement.store import Store
+from procurement.store.database import Store
 
 from .agent import ProcurementAgent
 

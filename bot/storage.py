@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from microsoft_agents.hosting.core.storage import Storage, StoreItem
 from microsoft_agents.hosting.core.storage.storage import StoreItemT
 
-from procurement.db import BotState, utcnow
-from procurement.people import _insert
-from procurement.store import Store
+from bot.conversations import _insert
+from procurement.store.database import Store
+from procurement.store.tables import BotState, utcnow
 
 
 class SqlStorage(Storage):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from procurement.text import clean_text
+from procurement.shared.text import clean_text
 
 
 @dataclass(frozen=True)

@@ -6,181 +6,15 @@ from datetime import date
 from typing import Any
 
 from cards.render import render_card
-from cards.strings import register, text
-from procurement.db import NeedsReport
-from procurement.money import format_nok
-from procurement.needs_report import LABELS, LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS, echo_limit
-from procurement.needs_service import Who
+from cards.strings import text
+from procurement.needs.model import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS, echo_limit
+from procurement.needs.service import Who
+from procurement.shared.money import format_nok
+from procurement.store.tables import NeedsReport
 
 from . import home
 from .base import Actor, Reply, as_text
 from .services import OSLO, Services
-
-register(
-    nb={
-        "nr_form_title": "Ny behovsmelding",
-        "nr_form_intro": (
-            "Beskriv behovet som et problem som skal løses, ikke som et produkt. Innkjøp over "
-            "100 000 kr eks. mva. skal meldes til Innkjøpsseksjonen. Felt merket * må fylles ut."
-        ),
-        "nr_required": "Feltet må fylles ut.",
-        "nr_need_placeholder": "Hva er problemet dere trenger å løse, og for hvem?",
-        "nr_value_placeholder": "f.eks. 1 300 000, 1,3 mill eller 250'",
-        "nr_category_goods": "Varer",
-        "nr_category_services": "Tjenester",
-        "nr_category_works": "Bygg og anlegg",
-        "nr_agreement_framework": "Rammeavtale",
-        "nr_agreement_single": "Enkeltkontrakt",
-        "nr_budget_secured_title": "Budsjettet er avklart (forankret)",
-        "nr_faggruppe_placeholder": "Navn eller e-post, skilt med komma",
-        "nr_risk_placeholder": "Lønns- og arbeidsvilkår, etikk, miljø …",
-        "nr_innovation_title": "Vi ønsker markedsdialog eller innovasjon",
-        "nr_limits_hint": (
-            "Maks lengde: tittel {title} tegn, behov {need} tegn, verdigrunnlag {value_basis} tegn, "
-            "risiko {risk_notes} tegn."
-        ),
-        "nr_submit": "Send til Innkjøpsseksjonen",
-        "nr_save_draft": "Lagre utkast",
-        "nr_errors_summary": "Skjemaet er ikke sendt. Rett feltene som er merket ({count}). Alt du skrev er tatt vare på.",
-        "nr_draft_saved": "Utkastet er lagret. Du kan fortsette senere med «mine behovsmeldinger».",
-        "nr_draft_loaded": "Vi har fylt inn utkastet ditt. Fortsett der du slapp.",
-        "nr_summary_heading": "Behovsmelding {ref} er sendt",
-        "nr_summary_repeated": "Denne behovsmeldingen er allerede sendt som {ref}. Ingenting er sendt på nytt.",
-        "nr_summary_intro": "Innkjøpsseksjonen har fått meldingen. Dette gjelder for innkjøpet ditt:",
-        "nr_consequences_heading": "Regler som gjelder",
-        "nr_sev_required": "Påkrevd",
-        "nr_sev_warning": "Obs",
-        "nr_sev_info": "Til informasjon",
-        "nr_withdraw": "Trekk tilbake behovsmeldingen",
-        "nr_withdrawn": "Behovsmelding {ref} er trukket tilbake. Bestill gjennom eHandel på den eksisterende avtalen.",
-        "nr_withdraw_too_late": "Behovsmelding {ref} er allerede behandlet ({status}) og kan ikke trekkes tilbake.",
-        "nr_not_found": "Fant ikke behovsmeldingen.",
-        "nr_fact_ref": "Referanse",
-        "nr_fact_title": "Tittel",
-        "nr_fact_submitter": "Meldt av",
-        "nr_fact_service_area": "Tjenesteområde",
-        "nr_fact_value": "Anslått verdi",
-        "nr_fact_category": "Kategori",
-        "nr_fact_agreement": "Avtaletype",
-        "nr_fact_start": "Ønsket oppstart",
-        "nr_fact_duration": "Varighet",
-        "nr_fact_duration_value": "{months} mnd + opsjoner {options} mnd",
-        "nr_fact_budget": "Budsjett avklart",
-        "nr_fact_faggruppe": "Faggruppe",
-        "nr_fact_risk": "Risiko",
-        "nr_fact_replaces": "Erstatter avtale",
-        "nr_fact_status": "Status",
-        "nr_need_heading": "Behovet",
-        "nr_intake_heading": "Ny behovsmelding: {title}",
-        "nr_refresh": "Oppdater",
-        "nr_decision_note_label": "Kommentar til melder (valgfritt)",
-        "nr_approve": "Godkjenn",
-        "nr_reject": "Avvis",
-        "nr_request_info": "Be om mer informasjon",
-        "nr_status_submitted": "Venter på behandling",
-        "nr_status_info_requested": "Mer informasjon etterspurt",
-        "nr_status_approved": "Godkjent",
-        "nr_status_rejected": "Avvist",
-        "nr_status_withdrawn": "Trukket tilbake",
-        "nr_status_line_open": "Status: {status}",
-        "nr_status_line_decided": "Status: {status} av {who} {when}",
-        "nr_status_line_competition": "Konkurranse {competition} er opprettet. Når kontrakten er signert, skriv «kontrakt signert {competition}» til Innkjøpsassistenten for å registrere den.",
-        "nr_already_decided": "Allerede behandlet av {who}: {status}. Ingenting er endret.",
-        "nr_notify_heading": "Behovsmelding {ref}: {status}",
-        "nr_notify_approved": "Innkjøpsseksjonen har godkjent behovsmeldingen «{title}». Konkurranse {competition} er opprettet, og Innkjøpsseksjonen tar kontakt om faggruppe og videre arbeid.",
-        "nr_notify_rejected": "Innkjøpsseksjonen har avvist behovsmeldingen «{title}».",
-        "nr_notify_info_requested": "Innkjøpsseksjonen trenger mer informasjon om «{title}». Svar i chatten med Innkjøpsseksjonen eller send en oppdatert behovsmelding.",
-        "nr_notify_note": "Kommentar fra {who}: {note}",
-        "nr_list_title": "Mine behovsmeldinger",
-        "nr_list_empty": "Du har ikke sendt noen behovsmeldinger ennå.",
-        "nr_list_line": "{status} · {value} · sendt {date}",
-        "nr_list_draft": "Du har et utkast som ikke er sendt: «{title}».",
-        "nr_resume_draft": "Fortsett utkastet",
-        "nr_untitled": "uten tittel",
-        "nr_none": "–",
-    },
-    en={
-        "nr_form_title": "New needs report",
-        "nr_form_intro": (
-            "Describe the need as a problem to solve, not as a product. Purchases over NOK 100,000 "
-            "excl. VAT must be reported to the procurement section. Fields marked * are required."
-        ),
-        "nr_required": "This field is required.",
-        "nr_need_placeholder": "What problem do you need to solve, and for whom?",
-        "nr_value_placeholder": "e.g. 1 300 000, 1,3 mill or 250'",
-        "nr_category_goods": "Goods",
-        "nr_category_services": "Services",
-        "nr_category_works": "Building and construction",
-        "nr_agreement_framework": "Framework agreement",
-        "nr_agreement_single": "Single contract",
-        "nr_budget_secured_title": "Budget is secured",
-        "nr_faggruppe_placeholder": "Names or e-mails, separated by commas",
-        "nr_risk_placeholder": "Wage and working conditions, ethics, environment …",
-        "nr_innovation_title": "We want market dialogue or innovation",
-        "nr_limits_hint": (
-            "Max length: title {title}, need {need}, value basis {value_basis}, risk {risk_notes} characters."
-        ),
-        "nr_submit": "Send to procurement",
-        "nr_save_draft": "Save draft",
-        "nr_errors_summary": "The form was not sent. Please correct the marked fields ({count}). Everything you typed is kept.",
-        "nr_draft_saved": "The draft is saved. Continue later via “my needs reports”.",
-        "nr_draft_loaded": "We filled in your draft. Continue where you left off.",
-        "nr_summary_heading": "Needs report {ref} has been sent",
-        "nr_summary_repeated": "This needs report was already sent as {ref}. Nothing was sent again.",
-        "nr_summary_intro": "The procurement section has received it. This applies to your purchase:",
-        "nr_consequences_heading": "Rules that apply",
-        "nr_sev_required": "Required",
-        "nr_sev_warning": "Note",
-        "nr_sev_info": "For information",
-        "nr_withdraw": "Withdraw the needs report",
-        "nr_withdrawn": "Needs report {ref} has been withdrawn. Order through eHandel on the existing agreement.",
-        "nr_withdraw_too_late": "Needs report {ref} has already been handled ({status}) and cannot be withdrawn.",
-        "nr_not_found": "Needs report not found.",
-        "nr_fact_ref": "Reference",
-        "nr_fact_title": "Title",
-        "nr_fact_submitter": "Reported by",
-        "nr_fact_service_area": "Service area",
-        "nr_fact_value": "Estimated value",
-        "nr_fact_category": "Category",
-        "nr_fact_agreement": "Agreement type",
-        "nr_fact_start": "Desired start",
-        "nr_fact_duration": "Duration",
-        "nr_fact_duration_value": "{months} months + options {options} months",
-        "nr_fact_budget": "Budget secured",
-        "nr_fact_faggruppe": "Expert group",
-        "nr_fact_risk": "Risk",
-        "nr_fact_replaces": "Replaces contract",
-        "nr_fact_status": "Status",
-        "nr_need_heading": "The need",
-        "nr_intake_heading": "New needs report: {title}",
-        "nr_refresh": "Refresh",
-        "nr_decision_note_label": "Comment to the reporter (optional)",
-        "nr_approve": "Approve",
-        "nr_reject": "Reject",
-        "nr_request_info": "Ask for more information",
-        "nr_status_submitted": "Awaiting review",
-        "nr_status_info_requested": "More information requested",
-        "nr_status_approved": "Approved",
-        "nr_status_rejected": "Rejected",
-        "nr_status_withdrawn": "Withdrawn",
-        "nr_status_line_open": "Status: {status}",
-        "nr_status_line_decided": "Status: {status} by {who} {when}",
-        "nr_status_line_competition": "Competition {competition} has been created. When the contract is signed, write “contract signed {competition}” to Innkjøpsassistenten to register it.",
-        "nr_already_decided": "Already handled by {who}: {status}. Nothing has changed.",
-        "nr_notify_heading": "Needs report {ref}: {status}",
-        "nr_notify_approved": "The procurement section approved “{title}”. Competition {competition} has been created; they will contact you about the expert group and next steps.",
-        "nr_notify_rejected": "The procurement section rejected “{title}”.",
-        "nr_notify_info_requested": "The procurement section needs more information about “{title}”. Reply to them or send an updated needs report.",
-        "nr_notify_note": "Comment from {who}: {note}",
-        "nr_list_title": "My needs reports",
-        "nr_list_empty": "You have not sent any needs reports yet.",
-        "nr_list_line": "{status} · {value} · sent {date}",
-        "nr_list_draft": "You have an unsent draft: “{title}”.",
-        "nr_resume_draft": "Continue the draft",
-        "nr_untitled": "untitled",
-        "nr_none": "–",
-    },
-)
 
 REQUIRED_FIELDS = frozenset(
     {"title", "need", "service_area", "estimated_value", "category", "agreement_type", "start_date",
@@ -240,9 +74,9 @@ def form_card(
         errors=field_errors,
         error_summary=summary,
         notice=notice,
-        labels={k: v[lang] + (" *" if k in REQUIRED_FIELDS else "") for k, v in LABELS.items()},
+        labels={k: text(lang, f"nr_label_{k}") + (" *" if k in REQUIRED_FIELDS else "") for k in NEEDS_REPORT_FIELDS},
         limits=LIMITS,
-        service_areas=[{"value": v, "title": nb if lang == "nb" else en} for v, nb, en in SERVICE_AREAS],
+        service_areas=[{"value": v, "title": text(lang, f"service_area_{v}")} for v in SERVICE_AREAS],
         people_picker=s.people_picker,
         limits_hint=text(lang, "nr_limits_hint", **LIMITS),
         token=token,
@@ -254,10 +88,7 @@ def _label(lang: str, key: str, value: str) -> str:
 
 
 def _service_area(lang: str, value: str) -> str:
-    for v, nb, en in SERVICE_AREAS:
-        if v == value:
-            return nb if lang == "nb" else en
-    return value
+    return text(lang, f"service_area_{value}") if value in SERVICE_AREAS else value
 
 
 def _facts(report: NeedsReport, lang: str, full: bool) -> list[dict[str, str]]:

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from procurement.contracts_service import Contracts
-from procurement.needs_service import NeedsReports
-from procurement.people import People
+from bot.conversations import People
+from procurement.contracts.service import Contracts
+from procurement.needs.service import NeedsReports
 from procurement.ports import Directory
-from procurement.reminders_service import Reminders
-from procurement.store import Store
+from procurement.reminders.service import Reminders
+from procurement.store.database import Store
 
 OSLO = ZoneInfo("Europe/Oslo")
 

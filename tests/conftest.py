@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from procurement.store import Store
+from procurement.store.database import Store
 from settings import Settings, load_settings
 
 POSTGRES_URL = os.environ.get(

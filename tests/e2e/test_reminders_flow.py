@@ -75,7 +75,7 @@ def contract_csv(path: Path) -> tuple[date, date]:
 
 
 async def run_import(csv_path: Path, db_path: Path, env: dict[str, str | None]) -> str:
-    """`python -m procurement.contract_import_cli FILE --database-url URL`, as an operator
+    """`python -m procurement.contracts.import_cli FILE --database-url URL`, as an operator
     would run it next to the running bot."""
     environment = dict(os.environ)
     for key, value in env.items():
@@ -86,7 +86,7 @@ async def run_import(csv_path: Path, db_path: Path, env: dict[str, str | None]) 
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "procurement.contract_import_cli",
+        "procurement.contracts.import_cli",
         str(csv_path),
         "--database-url",
         f"sqlite+aiosqlite:///{db_path}",

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from procurement.contracts import ContractData, ContractOption
-from procurement.contracts_service import Contracts
-from procurement.db import Contract, ConversationRef, Reminder, User
-from procurement.store import Store
+from procurement.contracts.model import ContractData, ContractOption
+from procurement.contracts.service import Contracts
+from procurement.store.database import Store
+from procurement.store.tables import Contract, ConversationRef, Reminder, User
 from tests.connector_stub import ConnectorStub, adaptive_cards, card_texts
 
 OSLO = ZoneInfo("Europe/Oslo")

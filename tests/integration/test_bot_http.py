@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import app as app_module
 from bot import server as bot_server
 from dialogs import home
-from procurement.db import ConversationRef, Installation, User
-from procurement.store import Store
+from procurement.store.database import Store
+from procurement.store.tables import ConversationRef, Installation, User
 from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub, card_texts

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from procurement.db import Competition, Contract, Reminder
+from procurement.store.tables import Competition, Contract, Reminder
 from tests.integration.test_needs_reports import (  # noqa: F401  (fixtures)
     INGRID,
     INTAKE,

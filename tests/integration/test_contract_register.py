@@ -10,11 +10,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app import open_contract_register
-from procurement import contract_import_cli
-from procurement.contract_form import validate_contract_form
-from procurement.contracts_service import Contracts
-from procurement.db import Contract, Reminder
-from procurement.store import Store
+from procurement.contracts import import_cli as contract_import_cli
+from procurement.contracts.form import validate_contract_form
+from procurement.contracts.service import Contracts
+from procurement.store.database import Store
+from procurement.store.tables import Contract, Reminder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

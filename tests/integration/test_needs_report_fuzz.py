@@ -32,9 +32,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import app as app_module
-from procurement.db import NeedsReport
-from procurement.money import MAX_NOK
-from procurement.needs_report import (
+from procurement.needs.model import (
     AGREEMENT_TYPES,
     LIMITS,
     MAX_FAGGRUPPE_MEMBERS,
@@ -42,7 +40,9 @@ from procurement.needs_report import (
     NEEDS_REPORT_FIELDS,
     SERVICE_AREA_VALUES,
 )
-from procurement.rules import CATEGORIES
+from procurement.needs.rules import CATEGORIES
+from procurement.shared.money import MAX_NOK
+from procurement.store.tables import NeedsReport
 from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub, adaptive_cards, card_texts

@@ -26,9 +26,16 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 import app as app_module
-from procurement.contracts import ContractData
-from procurement.db import AuditEntry, Competition, Draft, NeedsReport, OutboxItem, SubmitRecord
-from procurement.needs_report import LIMITS, NEEDS_REPORT_FIELDS
+from procurement.contracts.model import ContractData
+from procurement.needs.model import LIMITS, NEEDS_REPORT_FIELDS
+from procurement.store.tables import (
+    AuditEntry,
+    Competition,
+    Draft,
+    NeedsReport,
+    OutboxItem,
+    SubmitRecord,
+)
 from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub, adaptive_cards, card_texts

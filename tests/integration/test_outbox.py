@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from procurement.db import OutboxItem, utcnow
-from procurement.outbox import Effect, Handler, OutboxWorker, RetryLater
 from procurement.ports import IntegrationError, TransientIntegrationError, UnreachableUser
-from procurement.store import Store, enqueue
+from procurement.store.database import Store, enqueue
+from procurement.store.outbox import Effect, Handler, OutboxWorker, RetryLater
+from procurement.store.tables import OutboxItem, utcnow
 
 
 async def _enqueue(store: Store, kind: str, count: int) -> None:

@@ -26,13 +26,13 @@ import pytest
 import sqlalchemy as sa
 
 from app import Runtime, build_runtime
-from procurement.calendar_no import is_working_day
-from procurement.contracts import ContractOption
-from procurement.contracts_service import Contracts
-from procurement.db import ConversationRef, Reminder, User
+from procurement.contracts.model import ContractOption
+from procurement.contracts.service import Contracts
 from procurement.ports import UnreachableUser
-from procurement.reminders_service import Reminders
-from procurement.store import Store
+from procurement.reminders.service import Reminders
+from procurement.shared.calendar import is_working_day
+from procurement.store.database import Store
+from procurement.store.tables import ConversationRef, Reminder, User
 from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub

@@ -40,9 +40,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from app import build_runtime
-from procurement.db import Reminder
-from procurement.reminders_service import Reminders
-from procurement.store import Store
+from procurement.reminders.service import Reminders
+from procurement.store.database import Store
+from procurement.store.tables import Reminder
 from settings import Settings
 from tests.connector_stub import ConnectorStub
 from tests.integration.reminder_fixtures import (

@@ -16,8 +16,10 @@ from microsoft_agents.hosting.core import TurnContext, TurnState
 from microsoft_agents.hosting.core.storage import StoreItem
 from sqlalchemy.exc import IntegrityError
 
+from bot.conversations import People, Seen
 from bot.storage import SqlStorage
-from procurement.db import (
+from procurement.store.database import Store, audit, enqueue, next_number
+from procurement.store.tables import (
     AuditEntry,
     Base,
     BotState,
@@ -27,8 +29,6 @@ from procurement.db import (
     OutboxItem,
     User,
 )
-from procurement.people import People, Seen
-from procurement.store import Store, audit, enqueue, next_number
 
 NewDatabase = Callable[[str], Awaitable[str]]
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procurement.calendar_no import (
+from procurement.shared.calendar import (
     add_months,
     holiday_name,
     is_public_holiday,

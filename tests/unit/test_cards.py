@@ -19,12 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bot.routes  # noqa: F401  (imports every dialog, which registers its strings)
 from cards.render import MAX_CARD_BYTES, TEMPLATES, render_card, template_names
 from cards.strings import EN, NB, STRINGS, text
 from dialogs import home
-from procurement.contract_form import CONTRACT_FORM_FIELDS
-from procurement.needs_report import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS
+from procurement.contracts.form import CONTRACT_FORM_FIELDS
+from procurement.needs.model import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS
 from tests.cardcheck import card_problems, validate_card
 from tests.connector_stub import card_texts
 
@@ -77,7 +76,7 @@ def _needs_report_form(lang: str, s: str) -> list[dict[str, Any]]:
         "notice": None,
         "labels": {k: f"{k} *" for k in NEEDS_REPORT_FIELDS},
         "limits": LIMITS,
-        "service_areas": [{"value": v, "title": nb if lang == "nb" else en} for v, nb, en in SERVICE_AREAS],
+        "service_areas": [{"value": v, "title": text(lang, f"service_area_{v}")} for v in SERVICE_AREAS],
         "people_picker": False,
         "limits_hint": s,
         "token": s,

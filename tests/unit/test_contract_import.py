@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procurement import contract_import_cli
-from procurement.contract_import import (
+from procurement.contracts import import_cli as contract_import_cli
+from procurement.contracts.importing import (
     COLUMN_MAPPING_DOC,
     COLUMNS,
     ContractFileError,
@@ -33,7 +33,7 @@ from procurement.contract_import import (
     parse_nok,
     parse_options_spec,
 )
-from procurement.contracts import ContractData, ContractOption, PlannedControl
+from procurement.contracts.model import ContractData, ContractOption, PlannedControl
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CSV_FIXTURE = FIXTURES / "contracts_export.csv"
@@ -259,7 +259,7 @@ def test_mapping_doc_lists_every_alias() -> None:
         assert f"`{spec.field}`" in COLUMN_MAPPING_DOC
         for alias in spec.aliases:
             assert f"`{alias}`" in COLUMN_MAPPING_DOC
-    import procurement.contract_import as module
+    import procurement.contracts.importing as module
 
     assert COLUMN_MAPPING_DOC in (module.__doc__ or "")
     assert COLUMN_MAPPING_DOC.count("\n|") == len(COLUMNS) + 1  # header, rule and one line per column

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procurement.money import MAX_NOK, NBSP, format_nok, parse_nok
+from procurement.shared.money import MAX_NOK, NBSP, format_nok, parse_nok
 
 ACCEPTED = [
     ("1 300 000", 1_300_000),

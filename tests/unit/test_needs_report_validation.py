@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procurement.money import MAX_NOK
-from procurement.needs_report import (
-    LABELS,
+from cards.strings import text
+from procurement.needs.model import (
     LIMITS,
     MAX_FAGGRUPPE_MEMBERS,
     MAX_MONTHS,
@@ -23,7 +22,8 @@ from procurement.needs_report import (
     contract_value,
     validate_needs_report,
 )
-from procurement.rules import CATEGORIES, NeedsReportFacts, assess
+from procurement.needs.rules import CATEGORIES, NeedsReportFacts, assess
+from procurement.shared.money import MAX_NOK
 
 TODAY = date(2026, 6, 1)
 FIELD_IDS = [
@@ -338,18 +338,17 @@ def test_outer_whitespace_is_trimmed_inner_kept() -> None:
 
 def test_field_ids_labels_and_limits() -> None:
     assert list(NEEDS_REPORT_FIELDS) == FIELD_IDS
-    assert set(LABELS) == set(FIELD_IDS)
-    for label in LABELS.values():
-        assert label["nb"] and label["en"]
-    assert "inkl. opsjoner" in LABELS["estimated_value"]["nb"]
-    assert "eks. mva" in LABELS["estimated_value"]["nb"]
+    for field in FIELD_IDS:
+        assert text("nb", f"nr_label_{field}") and text("en", f"nr_label_{field}")
+    assert "inkl. opsjoner" in text("nb", "nr_label_estimated_value")
+    assert "eks. mva" in text("nb", "nr_label_estimated_value")
     assert LIMITS == {"title": 120, "need": 4000, "value_basis": 1000, "risk_notes": 2000,
                       "replaces_contract": 100, "faggruppe": 2000}
-    assert [v for v, _nb, _en in SERVICE_AREAS] == [
+    assert [v for v in SERVICE_AREAS] == [
         "helse_mestring", "oppvekst", "kultur", "teknisk", "okonomi", "organisasjon",
         "samfunnsutvikling", "eiendom", "innkjop",
     ]
-    assert ("okonomi", "Økonomi og virksomhetsstyring") == SERVICE_AREAS[4][:2]
+    assert text("nb", "service_area_okonomi") == "Økonomi og virksomhetsstyring"
 
 
 # -- property tests --------------------------------------------------------------------------------
@@ -378,7 +377,7 @@ def _text_field(limit: int, required: bool) -> st.SearchStrategy[str]:
 _near_valid = {
     "title": _text_field(120, True),
     "need": _text_field(300, True),
-    "service_area": st.sampled_from([v for v, _nb, _en in SERVICE_AREAS] + ["ukjent"]),
+    "service_area": st.sampled_from([v for v in SERVICE_AREAS] + ["ukjent"]),
     "estimated_value": st.one_of(
         st.sampled_from(["1 300 000", "1,3 mill", "250'", "99 999", "2 MNOK", "0", "1.300", "-1",
                          "kr 1.300.000,-", "1 000 000 000 000", "1 000 000 000 001"]),
@@ -423,7 +422,7 @@ def _check_invariants(raw: Any) -> None:
     assert len(v.faggruppe) <= MAX_FAGGRUPPE_MEMBERS
     assert v.category in CATEGORIES
     assert v.agreement_type in ("framework", "single")
-    assert v.service_area in {a for a, _nb, _en in SERVICE_AREAS}
+    assert v.service_area in {a for a in SERVICE_AREAS}
     assert isinstance(v.budget_secured, bool) and isinstance(v.innovation, bool)
     assert v.facts().estimated_value == v.estimated_value
     assess(v.facts(), TODAY)  # whatever validates can be assessed

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procurement.calendar_no import is_working_day
-from procurement.contracts import (
+from procurement.contracts.model import (
     ContractData,
     ContractOption,
     Deadline,
@@ -26,7 +25,7 @@ from procurement.contracts import (
     parse_offset,
     validate_contract,
 )
-from procurement.reminder_schedule import (
+from procurement.reminders.schedule import (
     DEFAULT_OFFSETS,
     ESCALATE_AFTER,
     SNOOZE,
@@ -36,6 +35,7 @@ from procurement.reminder_schedule import (
     plan_changes,
     reconcile,
 )
+from procurement.shared.calendar import is_working_day
 
 K = ReminderKind
 

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procurement.money import format_nok
-from procurement.rules import (
+from procurement.needs.rules import (
     CATEGORIES,
     DEFAULT_RULES_PATH,
     SEVERITIES,
@@ -27,6 +26,7 @@ from procurement.rules import (
     load_rules,
     rules_from_dict,
 )
+from procurement.shared.money import format_nok
 
 TODAY = date(2026, 6, 1)
 

@@ -8,7 +8,7 @@ and never raises. It returns errors per field id (nb and en) or a normalised, ty
 Choices made here:
 
 * **Value.** The form asks for the *total* value for the whole period *including
-  options*, excluding VAT (see `LABELS["estimated_value"]`), which is what the
+  options*, excluding VAT (see the catalog's `nr_label_estimated_value`), which is what the
   thresholds are compared with (DOMAIN.md: contract value incl. options). So
   `contract_value(input)` is simply `input.estimated_value`; nothing is added for the
   option months.
@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from .money import MAX_NOK, parse_nok
-from .rules import CATEGORIES, NeedsReportFacts
+from procurement.needs.rules import CATEGORIES, NeedsReportFacts
+from procurement.shared.money import MAX_NOK, parse_nok
 
 Messages = dict[str, str]
 
@@ -65,18 +65,19 @@ def echo_limit(key: str) -> int:
     a re-shown form stays far below Teams' card size whatever was pasted."""
     return LIMITS.get(key, SHORT_FIELD_ECHO)
 
-SERVICE_AREAS: list[tuple[str, str, str]] = [
-    ("helse_mestring", "Helse og mestring", "Health and coping"),
-    ("oppvekst", "Oppvekst", "Childhood and education"),
-    ("kultur", "Kultur", "Culture"),
-    ("teknisk", "Teknisk", "Technical services"),
-    ("okonomi", "Økonomi og virksomhetsstyring", "Finance and management"),
-    ("organisasjon", "Organisasjon", "Organisation"),
-    ("samfunnsutvikling", "Samfunnsutvikling", "Community development"),
-    ("eiendom", "Eiendom", "Property"),
-    ("innkjop", "Innkjøpsseksjonen", "Procurement section"),
-]
-SERVICE_AREA_VALUES = frozenset(v for v, _nb, _en in SERVICE_AREAS)
+# Labels in the catalogs: `service_area_<value>` (cards/locales).
+SERVICE_AREAS: tuple[str, ...] = (
+    "helse_mestring",
+    "oppvekst",
+    "kultur",
+    "teknisk",
+    "okonomi",
+    "organisasjon",
+    "samfunnsutvikling",
+    "eiendom",
+    "innkjop",
+)
+SERVICE_AREA_VALUES = frozenset(SERVICE_AREAS)
 AGREEMENT_TYPES = ("framework", "single")
 
 
@@ -92,7 +93,7 @@ class FieldSpec:
 NEEDS_REPORT_FIELDS: dict[str, FieldSpec] = {
     "title": FieldSpec("text", True, MAX_TITLE),
     "need": FieldSpec("text", True, MAX_NEED),
-    "service_area": FieldSpec("choice", True, choices=tuple(SERVICE_AREA_VALUES)),
+    "service_area": FieldSpec("choice", True, choices=SERVICE_AREAS),
     "estimated_value": FieldSpec("money", True),
     "value_basis": FieldSpec("text", False, MAX_VALUE_BASIS),
     "category": FieldSpec("choice", True, choices=CATEGORIES),
@@ -108,51 +109,7 @@ NEEDS_REPORT_FIELDS: dict[str, FieldSpec] = {
     "innovation": FieldSpec("bool", False),
 }
 
-LABELS: dict[str, Messages] = {
-    "title": {"nb": "Tittel", "en": "Title"},
-    "need": {
-        "nb": "Behov – hvilket problem skal løses, og for hvem?",
-        "en": "Need – what problem should be solved, and for whom?",
-    },
-    "service_area": {"nb": "Tjenesteområde", "en": "Service area"},
-    "estimated_value": {
-        "nb": "Anslått verdi i kroner – samlet verdi for hele perioden inkl. opsjoner, eks. mva",
-        "en": "Estimated value in NOK – total for the whole period including options, excl. VAT",
-    },
-    "value_basis": {
-        "nb": "Grunnlag for verdien (hvordan er den anslått?)",
-        "en": "Basis for the value (how was it estimated?)",
-    },
-    "category": {"nb": "Kategori", "en": "Category"},
-    "cpv": {
-        "nb": "CPV-kode hvis du kjenner den (8 siffer, f.eks. 45000000-7)",
-        "en": "CPV code if known (8 digits, e.g. 45000000-7)",
-    },
-    "agreement_type": {"nb": "Rammeavtale eller enkeltkontrakt", "en": "Framework agreement or single contract"},
-    "start_date": {"nb": "Ønsket oppstart", "en": "Desired start"},
-    "duration_months": {
-        "nb": "Varighet i måneder, uten opsjoner (1–240)",
-        "en": "Duration in months, without options (1–240)",
-    },
-    "option_months": {
-        "nb": "Opsjoner i måneder til sammen (0 hvis ingen; varighet + opsjoner maks 240)",
-        "en": "Options in months in total (0 if none; duration + options at most 240)",
-    },
-    "replaces_contract": {
-        "nb": "Erstatter avtale (valgfritt, avtalenummer eller navn)",
-        "en": "Replaces contract (optional, contract number or name)",
-    },
-    "budget_secured": {"nb": "Budsjett", "en": "Budget"},
-    "faggruppe": {
-        "nb": f"Forslag til faggruppe (valgfritt, maks {MAX_FAGGRUPPE_MEMBERS} personer)",
-        "en": f"Proposed expert group (optional, at most {MAX_FAGGRUPPE_MEMBERS} people)",
-    },
-    "risk_notes": {
-        "nb": "Risiko (valgfritt): lønns- og arbeidsvilkår, etikk, miljø",
-        "en": "Risk (optional): wage and working conditions, ethics, environment",
-    },
-    "innovation": {"nb": "Markedsdialog og innovasjon", "en": "Market dialogue and innovation"},
-}
+# Field labels are in the catalogs: `nr_label_<field>` (cards/locales).
 
 # -- the result ------------------------------------------------------------------------------
 

@@ -10,8 +10,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .contract_import import derive_option_deadlines, parse_controls, parse_date, parse_options_spec
-from .contracts import (
+from procurement.contracts.importing import (
+    derive_option_deadlines,
+    parse_controls,
+    parse_date,
+    parse_options_spec,
+)
+from procurement.contracts.model import (
     ContractData,
     is_aad_object_id,
     is_email,
@@ -19,7 +24,7 @@ from .contracts import (
     org_no_problem,
     validate_contract,
 )
-from .money import parse_nok
+from procurement.shared.money import parse_nok
 
 CONTRACT_FORM_FIELDS: tuple[str, ...] = (
     "external_ref", "title", "supplier_name", "supplier_org_no", "category", "agreement_type",

@@ -48,8 +48,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
-from .calendar_no import add_months, previous_working_day
-from .contracts import ContractData, Offset, parse_offset
+from procurement.contracts.model import ContractData, Offset, parse_offset
+from procurement.shared.calendar import add_months, previous_working_day
 
 ESCALATE_AFTER = timedelta(days=7)
 """A delivered reminder without an answer after this long goes to Innkjøpsseksjonen."""

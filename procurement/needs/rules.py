@@ -34,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .money import format_nok
+from procurement.shared.money import format_nok
 
 CATEGORIES = ("goods", "services", "works")
 SEVERITIES = ("info", "required", "warning")

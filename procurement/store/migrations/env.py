@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from procurement.db import Base
+from procurement.store.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -22,9 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .db import OutboxItem, utcnow
-from .ports import IntegrationError, TransientIntegrationError, UnreachableUser
-from .store import Store
+from procurement.ports import IntegrationError, TransientIntegrationError, UnreachableUser
+from procurement.store.database import Store
+from procurement.store.tables import OutboxItem, utcnow
 
 log = logging.getLogger(__name__)
 

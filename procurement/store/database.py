@@ -27,7 +27,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from .db import AuditEntry, OutboxItem, utcnow
+from procurement.access import Actor
+from procurement.store.tables import AuditEntry, OutboxItem, utcnow
+from procurement.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +124,16 @@ class Store:
             log.exception("database health check failed")
             return False
 
+    def new_session(self) -> AsyncSession:
+        return self._sessions()
+
+    def unit_of_work(self, actor: Actor) -> UnitOfWork:
+        """The transaction of one user action (see `unit_of_work.py`)."""
+        return UnitOfWork(self, actor)
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: everything commits together or nothing does."""
+        """A transaction for reads and for background bookkeeping (claims, leases)."""
         async with self._sessions() as session, session.begin():
             yield session
 

@@ -252,7 +252,7 @@ class ContractData:
 
     def final_end_date(self) -> date:
         """The end date if every undecided option were exercised."""
-        from .calendar_no import add_months
+        from procurement.shared.calendar import add_months
 
         end = self.end_date
         for option in self.options:
@@ -292,7 +292,7 @@ class InvalidContract(ValueError):
 
 def validate_contract(data: ContractData) -> list[ContractProblem]:
     """Every problem with the record, each with its field and a message in nb and en."""
-    from .reminder_schedule import ReminderKind
+    from procurement.reminders.schedule import ReminderKind
 
     problems: list[ContractProblem] = []
 

@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from .contracts_service import OSLO, send_after_for
-from .db import Contract, Reminder, utcnow
-from .reminder_schedule import ESCALATE_AFTER, SNOOZE
-from .store import Store, audit
+from procurement.contracts.service import OSLO, send_after_for
+from procurement.reminders.schedule import ESCALATE_AFTER, SNOOZE
+from procurement.store.database import Store, audit
+from procurement.store.tables import Contract, Reminder, utcnow
 
 Answer = Literal["extend_option", "new_needs_report", "not_relevant", "snooze"]
 ANSWERS: tuple[str, ...] = ("extend_option", "new_needs_report", "not_relevant", "snooze")

@@ -36,8 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
-from .calendar_no import add_months, is_month_end
-from .contracts import (
+from procurement.contracts.model import (
     ContractData,
     ContractOption,
     PlannedControl,
@@ -47,6 +46,7 @@ from .contracts import (
     org_no_problem,
     validate_contract,
 )
+from procurement.shared.calendar import add_months, is_month_end
 
 Outcome = Literal["created", "updated", "unchanged"]
 Msg = tuple[str, str]  # (nb, en)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TextIO
 
-from .contract_import import (
+from procurement.contracts.importing import (
     ContractFileError,
     ContractUpsertPort,
     ImportSummary,
@@ -99,7 +99,7 @@ def main(
     return EXIT_OK if summary.ok else EXIT_ROWS_REJECTED
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m procurement.contract_import_cli`
+if __name__ == "__main__":  # pragma: no cover - `python -m procurement.contracts.import_cli`
     # Entry point only: the composition root supplies the database.
     from app import import_contracts
 

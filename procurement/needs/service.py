@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .db import Competition, Contract, Draft, NeedsReport, SubmitRecord, utcnow
-from .needs_report import NeedsReportInput, validate_needs_report
-from .rules import FrameworkAgreementHit, RuleSet, assess
-from .store import Store, audit, enqueue, next_number
-from .text import clean_text
+from procurement.needs.model import NeedsReportInput, validate_needs_report
+from procurement.needs.rules import FrameworkAgreementHit, RuleSet, assess
+from procurement.shared.text import clean_text
+from procurement.store.database import Store, audit, enqueue, next_number
+from procurement.store.tables import Competition, Contract, Draft, NeedsReport, SubmitRecord, utcnow
 
 FORM = "needs_report"
 OPEN_STATUSES = ("submitted", "info_requested")
@@ -59,7 +59,7 @@ def _jsonable(value: Any) -> Any:
 
 def _clean_draft(raw: dict[str, Any]) -> dict[str, str]:
     """Keep only text values of known fields, capped, so a draft can always be re-shown."""
-    from .needs_report import NEEDS_REPORT_FIELDS, echo_limit
+    from procurement.needs.model import NEEDS_REPORT_FIELDS, echo_limit
 
     out: dict[str, str] = {}
     for key in NEEDS_REPORT_FIELDS:

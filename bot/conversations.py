@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .db import ConversationRef, Installation, User, utcnow
-from .store import Store
+from procurement.store.database import Store
+from procurement.store.tables import ConversationRef, Installation, User, utcnow
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .calendar_no import add_months, next_send_time
-from .contracts import ContractData, ContractOption, PlannedControl
-from .db import Competition, Contract, NeedsReport, Reminder, utcnow
-from .ports import Directory, IntegrationError, TransientIntegrationError
-from .reminder_schedule import derive_schedule, plan_changes
-from .store import Store, audit
+from procurement.contracts.model import ContractData, ContractOption, PlannedControl
+from procurement.ports import Directory, IntegrationError, TransientIntegrationError
+from procurement.reminders.schedule import derive_schedule, plan_changes
+from procurement.shared.calendar import add_months, next_send_time
+from procurement.store.database import Store, audit
+from procurement.store.tables import Competition, Contract, NeedsReport, Reminder, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +345,7 @@ class Contracts:
     def view(self, row: Contract, *, aad_id: str, is_procurement: bool) -> ContractView:
         """Prices and internal notes only for innkjøpere and the contract's own manager."""
         entitled = is_procurement or (bool(aad_id) and row.manager_aad_id == aad_id)
-        from .contracts import next_deadline
+        from procurement.contracts.model import next_deadline
 
         deadline = next_deadline(from_row(row), self.today())
         return ContractView(
