@@ -5,23 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 from microsoft_agents.activity import load_configuration_from_env
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 
-from bot.access import RoleResolver
+from bot.access import GroupMembership, RoleResolver
 from bot.agent import ProcurementAgent, send_friendly_error
 from bot.conversations import People
 from bot.effects import Effects, ReminderCardSource
 from bot.proactive import ProactiveSender
 from bot.reminder_worker import ReminderWorker
-from bot.routes import router
+from bot.routes import build_router
 from bot.server import build_web_app
 from bot.storage import SqlStorage
 from dialogs.services import Services
@@ -34,12 +35,20 @@ from integrations.factory import (
 from procurement.contracts.service import Contracts
 from procurement.needs.rules import load_rules
 from procurement.needs.service import NeedsReports
+from procurement.ports import ChatInstaller, Directory
 from procurement.reminders.service import Reminders
 from procurement.store.database import Store
 from procurement.store.outbox import OutboxWorker
 from settings import Settings, load_settings
 
 log = logging.getLogger("innkjop")
+
+if TYPE_CHECKING:
+    from msgraph import GraphServiceClient
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -69,7 +78,18 @@ class Runtime:
         await self.store.close()
 
 
-async def build_runtime(settings: Settings) -> Runtime:
+async def build_runtime(
+    settings: Settings,
+    *,
+    graph: GraphServiceClient | Literal["from_settings"] | None = "from_settings",
+    directory: Directory | None = None,
+    group_membership: GroupMembership | None = None,
+    installer: ChatInstaller | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Runtime:
+    """Build everything from settings. Every outside collaborator can be passed in (tests
+    give the Graph-shaped server's client, fakes at the edges, a fixed clock); what is not
+    given is built from the settings (Graph in production, local adapters in local mode)."""
     store = Store(settings.effective_database_url)
     await store.migrate()
     sdk_config = load_configuration_from_env(settings.sdk_connection_env())
@@ -77,26 +97,35 @@ async def build_runtime(settings: Settings) -> Runtime:
     adapter = CloudAdapter(connection_manager=connection_manager)
     adapter.on_turn_error = send_friendly_error  # never the SDK's default (it shows exception text)
     people = People(store)
-    graph = build_graph(settings)
-    directory = build_directory(settings, graph)
+    if graph == "from_settings":
+        graph = build_graph(settings)
+    directory = directory or build_directory(settings, graph)
+    now = clock or _utcnow
+    contracts = Contracts(store, now, working_hours=settings.reminder_working_hours, directory=directory)
     services = Services(
         store=store,
         people=people,
         needs=NeedsReports(store, load_rules()),
-        contracts=Contracts(store, working_hours=settings.reminder_working_hours, directory=directory),
-        reminders=Reminders(store, working_hours=settings.reminder_working_hours),
+        contracts=contracts,
+        reminders=Reminders(store, contracts, working_hours=settings.reminder_working_hours),
         directory=directory,
         default_language=settings.default_language,
         people_picker=not settings.local_mode,
         procurement_user_ids=tuple(sorted(settings.procurement_user_ids)),
+        clock=now,
     )
     roles = RoleResolver(
-        settings.procurement_user_ids, settings.procurement_group_id, build_group_membership(graph)
+        settings.procurement_user_ids, settings.procurement_group_id, group_membership or build_group_membership(graph)
     )
-    outbox = OutboxWorker(store, {})
+    sender = ProactiveSender(
+        adapter, people, app_id=settings.client_id, local_mode=settings.local_mode,
+        installer=installer or build_chat_installer(settings, graph),
+    )
+    effects = Effects(services, sender, intake_channel_id=settings.intake_channel_id)
+    outbox = OutboxWorker(store, effects.handlers())
     agent = ProcurementAgent(
         services=services,
-        router=router,
+        router=build_router(),
         roles=roles,
         storage=SqlStorage(store),
         connection_manager=connection_manager,
@@ -104,12 +133,6 @@ async def build_runtime(settings: Settings) -> Runtime:
         bot_app_id=settings.client_id,
         on_turn_done=outbox.wakeup.set,
     )
-    sender = ProactiveSender(
-        adapter, people, app_id=settings.client_id, local_mode=settings.local_mode,
-        installer=build_chat_installer(settings, graph),
-    )
-    effects = Effects(services, sender, intake_channel_id=settings.intake_channel_id)
-    outbox.handlers.update(effects.handlers())
     reminder_worker = ReminderWorker(
         services.reminders, sender, ReminderCardSource(services), followup_channel_id=settings.followup_channel_id
     )

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from microsoft_agents.activity import (
@@ -33,8 +33,9 @@ from bot.conversations import Seen
 from cards.render import render_card
 from cards.strings import text
 from dialogs import home
-from dialogs.base import Actor, Reply, as_dict
+from dialogs.base import Reply, as_dict
 from dialogs.services import Services
+from procurement.access import Actor, ConversationType, NotAllowed, NotFound, Role
 
 from .access import RoleResolver
 from .router import Router
@@ -161,14 +162,15 @@ class ProcurementAgent:
         lang = None
         if seen.conversation_id and seen.service_url:
             lang = await self.services.people.seen(seen)
+        roles = frozenset({Role.PROCUREMENT}) if await self.roles.is_procurement(seen.aad_id) else frozenset()
         actor = Actor(
             aad_id=seen.aad_id,
             name=seen.name,
+            roles=roles,
             lang=lang or self.services.default_language,
-            is_procurement=await self.roles.is_procurement(seen.aad_id),
             tenant_id=seen.tenant_id,
             conversation_id=seen.conversation_id,
-            conversation_type=seen.conversation_type,
+            conversation_type=_conversation_type(seen.conversation_type),
             activity_id=str(activity.id or ""),
         )
         context.turn_state[ACTOR_KEY] = actor
@@ -188,7 +190,7 @@ class ProcurementAgent:
         value = activity.value
         if isinstance(value, dict) and not activity.text:
             # Action.Submit fallback (older clients): same verbs as Action.Execute.
-            reply = await self._dispatch_verb(actor, str(value.get("verb") or ""), as_dict(value))
+            reply = await self._dispatch_verb(context, str(value.get("verb") or ""), as_dict(value))
             await self._send_reply(context, reply)
             return
         message = activity.text or ""
@@ -199,11 +201,24 @@ class ProcurementAgent:
         found = self.router.match_text(message)
         if found:
             handler, match = found
-            reply = await handler(self.services, actor, match)
         else:
             assert self.router.fallback_text is not None
-            reply = await self.router.fallback_text(self.services, actor, _EMPTY_MATCH)
+            handler, match = self.router.fallback_text, _EMPTY_MATCH
+        reply = await self._guarded(context, handler(self.services, actor, match))
         await self._send_reply(context, reply)
+
+    async def _guarded(self, context: TurnContext, work: Awaitable[Reply]) -> Reply:
+        """Run a dialog; a refusal from the service becomes an answer that reveals nothing."""
+        actor = self.actor(context)
+        try:
+            return await work
+        except NotAllowed as refused:
+            if refused.personal_only:
+                bot_id = context.activity.recipient.id if context.activity.recipient else ""
+                return home.personal_only_reply(actor, bot_id or "")
+            return home.not_allowed_reply(actor, "role_procurement" if refused.verb != "answer" else "role_manager")
+        except NotFound:
+            return home.not_found_reply(actor)
 
     async def _send_reply(self, context: TurnContext, reply: Reply) -> None:
         if reply.text:
@@ -214,12 +229,13 @@ class ProcurementAgent:
 
     # -- card actions ----------------------------------------------------------------------
 
-    async def _dispatch_verb(self, actor: Actor, verb: str, data: dict[str, Any]) -> Reply:
+    async def _dispatch_verb(self, context: TurnContext, verb: str, data: dict[str, Any]) -> Reply:
+        actor = self.actor(context)
         handler = self.router.verbs.get(verb)
         if handler is None:
             log.info("unknown verb %r from %s", verb[:100], actor.aad_id)
             return home.unknown_action_reply(actor)
-        return await handler(self.services, actor, data)
+        return await self._guarded(context, handler(self.services, actor, data))
 
     async def _on_card_action(self, context: TurnContext, state: TurnState) -> None:
         actor = self.actor(context)
@@ -227,7 +243,7 @@ class ProcurementAgent:
         action = as_dict(value.get("action"))
         verb = action.get("verb")
         data = as_dict(action.get("data"))
-        reply = await self._dispatch_verb(actor, verb if isinstance(verb, str) else "", data)
+        reply = await self._dispatch_verb(context, verb if isinstance(verb, str) else "", data)
         card = reply.card or home.help_reply(actor).card
         assert card is not None
         if reply.update_for_all and context.activity.reply_to_id:
@@ -265,7 +281,12 @@ class ProcurementAgent:
         top = options.get("top")
         limit = top if isinstance(top, int) and 0 < top <= 50 else 15
         handler = self.router.searches.get(dataset)
-        results = await handler(self.services, actor, query, limit) if handler else []
+        results: list[dict[str, str]] = []
+        if handler is not None:
+            try:
+                results = await handler(self.services, actor, query, limit)
+            except (NotAllowed, NotFound):
+                results = []
         await self._send_invoke(
             context,
             200,
@@ -298,8 +319,14 @@ class ProcurementAgent:
         added = activity.members_added or []
         # Installs and uninstalls are recorded from installationUpdate, which Teams sends
         # for every install; conversationUpdate only greets.
-        if any(m.id == bot_id for m in added) or (added and actor.conversation_type == "personal"):
+        if not (any(m.id == bot_id for m in added) or (added and actor.in_personal_chat)):
+            return
+        # The personal welcome only in a personal chat; a channel or group chat gets what
+        # belongs there (nothing personal is posted where others read along).
+        if actor.in_personal_chat:
             await context.send_activity(card_activity(home.welcome_card(actor.lang)))
+        elif any(m.id == bot_id for m in added):
+            await context.send_activity(card_activity(home.channel_welcome_card(actor.lang)))
 
     async def _on_installation_update(self, context: TurnContext, state: TurnState) -> None:
         actor = self.actor(context)
@@ -352,6 +379,14 @@ def _describe(activity: Activity) -> str:
         )
     except Exception:
         return "?"
+
+
+def _conversation_type(raw: str) -> ConversationType:
+    if raw == "channel":
+        return "channel"
+    if raw == "groupChat":
+        return "groupChat"
+    return "personal"
 
 
 def _empty_match() -> re.Match[str]:

@@ -34,7 +34,7 @@ class Effects:
         }
 
     async def post_intake(self, effect: Effect) -> None:
-        report = await self.s.needs.get(effect.payload["ref"])
+        report = await self.s.needs.load(effect.payload["ref"])
         if report is None or report.intake_activity_id:
             return
         if not self.intake_channel_id:
@@ -50,14 +50,14 @@ class Effects:
         await self.s.needs.set_intake_message(report.ref, self.intake_channel_id, activity_id)
 
     async def refresh_intake(self, effect: Effect) -> None:
-        report = await self.s.needs.get(effect.payload["ref"])
+        report = await self.s.needs.load(effect.payload["ref"])
         if report is None or not (report.intake_activity_id and report.intake_conversation_id):
             return
         card = nr_dialog.intake_card(report, self.s.default_language, refresh_user_ids=await self.s.people.teams_user_ids(self.s.procurement_user_ids))
         await self.sender.update_card(report.intake_conversation_id, report.intake_activity_id, card)
 
     async def notify_submitter(self, effect: Effect) -> None:
-        report = await self.s.needs.get(effect.payload["ref"])
+        report = await self.s.needs.load(effect.payload["ref"])
         if report is None:
             return
         lang = await self.s.people.language_of(report.submitter_aad_id) or self.s.default_language

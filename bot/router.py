@@ -1,4 +1,5 @@
-"""Verb and text-command tables. Routes in `routes.py` register here with one decorator each."""
+"""Verb and text-command tables. Each workflow's `bot/routes/<workflow>.py` registers into one
+`Router` with one decorator per verb or command, by an explicit `register(router)` call."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dialogs.base import Actor, Reply
+from dialogs.base import Reply
 from dialogs.services import Services
+from procurement.access import Actor
 
 VerbHandler = Callable[[Services, Actor, dict[str, Any]], Awaitable[Reply]]
 TextHandler = Callable[[Services, Actor, re.Match[str]], Awaitable[Reply]]
@@ -61,6 +63,3 @@ class Router:
                 return handler, found
         return None
 
-
-# The one registry; route modules (`routes.py`, `routes_contracts.py`) add to it on import.
-router = Router()

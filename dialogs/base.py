@@ -8,20 +8,6 @@ from typing import Any
 from procurement.shared.text import clean_text
 
 
-@dataclass(frozen=True)
-class Actor:
-    """The sender, resolved on the server from the activity (never from card data)."""
-
-    aad_id: str
-    name: str
-    lang: str
-    is_procurement: bool
-    tenant_id: str = ""
-    conversation_id: str = ""
-    conversation_type: str = "personal"
-    activity_id: str = ""
-
-
 @dataclass
 class Reply:
     """A dialog's answer: a card (shown in place of the pressed card for an invoke),

@@ -7,19 +7,20 @@ from typing import Any
 
 from cards.render import render_card
 from cards.strings import text
+from procurement.access import Actor, NotFound
+from procurement.contracts.access import POLICY as CONTRACTS_POLICY
 from procurement.contracts.form import CONTRACT_FORM_FIELDS, validate_contract_form
 from procurement.contracts.service import CompetitionInfo, CompetitionTaken, ContractView
+from procurement.reminders.service import ReminderView
 from procurement.shared.calendar import add_months
+from procurement.shared.dates import format_date, format_datetime
 from procurement.shared.money import format_nok
-from procurement.store.tables import Contract, Reminder
 
 from . import home, needs_report
-from .base import Actor, Reply, as_text
-from .services import OSLO, Services
+from .base import Reply, as_text
+from .services import Services
 
-
-def _d(value: date) -> str:
-    return value.strftime("%d.%m.%Y")
+_d = format_date
 
 
 def _deadline(lang: str, view: ContractView) -> str:
@@ -59,18 +60,9 @@ def _list_card(lang: str, heading: str, intro: str | None, empty: str, views: li
                        actions=actions)
 
 
-def _view(s: Services, actor: Actor, row: Contract) -> ContractView:
-    # Prices and notes are not public: shown only in a personal chat, never in a channel
-    # or group chat where others read along.
-    if actor.conversation_type != "personal":
-        return s.contracts.view(row, aad_id="", is_procurement=False)
-    return s.contracts.view(row, aad_id=actor.aad_id, is_procurement=actor.is_procurement)
-
-
 async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     lang = actor.lang
-    rows = await s.contracts.for_manager(actor.aad_id)
-    views = [_view(s, actor, r) for r in rows]
+    views = await s.contracts.for_manager(actor)
     views.sort(key=lambda v: v.next_deadline[1] if v.next_deadline else date.max)
     actions = [{"title": text(lang, "action_new_contract"), "verb": "contracts.new", "data": {}}] if actor.is_procurement else []
     return Reply(card=_list_card(lang, text(lang, "ct_mine_title"), text(lang, "ct_mine_intro"),
@@ -79,8 +71,7 @@ async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
 
 async def search(s: Services, actor: Actor, query: str) -> Reply:
     lang = actor.lang
-    rows = await s.contracts.search(query[:100])
-    views = [_view(s, actor, r) for r in rows]
+    views = await s.contracts.search(actor, query[:100])
     limited = any(v.value_nok is None for v in views)
     return Reply(card=_list_card(lang, text(lang, "ct_search_title", query=query[:100]),
                                  text(lang, "ct_search_limited") if limited else None,
@@ -89,7 +80,7 @@ async def search(s: Services, actor: Actor, query: str) -> Reply:
 
 async def typeahead(s: Services, actor: Actor, query: str, limit: int) -> list[dict[str, str]]:
     """`Data.Query` results for a contract picker: title and supplier only (never prices)."""
-    rows = await s.contracts.search(query, limit)
+    rows = await s.contracts.search(actor, query, limit)
     return [{"title": f"{r.title} – {r.supplier_name} ({r.external_ref})", "value": r.external_ref} for r in rows]
 
 
@@ -106,8 +97,7 @@ def form_card(lang: str, values: dict[str, Any] | None = None, errors: dict[str,
 
 
 async def new_form(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
-    if not actor.is_procurement:
-        return home.not_allowed_reply(actor, "role_procurement")
+    CONTRACTS_POLICY.check(actor, "register")
     return Reply(card=form_card(actor.lang))
 
 
@@ -122,10 +112,9 @@ def _competition_taken(lang: str, ref: str, contract_ref: str) -> Reply:
 
 async def from_competition(s: Services, actor: Actor, ref: str) -> Reply:
     """The contract form prefilled from a competition whose contract is signed."""
-    if not actor.is_procurement:
-        return home.not_allowed_reply(actor, "role_procurement")
-    found = await s.contracts.competition(ref)
-    if found is None:
+    try:
+        found = await s.contracts.competition(actor, ref)
+    except NotFound:
         return _competition_not_found(actor.lang, ref)
     if found.contract_ref:
         return _competition_taken(actor.lang, ref, found.contract_ref)
@@ -160,25 +149,23 @@ def competition_prefill(c: CompetitionInfo) -> dict[str, str]:
 
 async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     lang = actor.lang
-    if not actor.is_procurement:
-        return home.not_allowed_reply(actor, "role_procurement")
+    CONTRACTS_POLICY.check(actor, "register")
     token = as_text(data.get("token"), 200) or None
     # The competition comes from the card's action data: checked again here, never trusted.
     competition_ref = as_text(data.get("competition"), 32).strip().upper() or None
-    competition = await s.contracts.competition(competition_ref) if competition_ref else None
-    if competition_ref and competition is None:
-        # (Already signed with another contract is refused by the register, atomically.)
-        return _competition_not_found(lang, competition_ref)
+    competition = None
+    if competition_ref:
+        try:
+            competition = await s.contracts.competition(actor, competition_ref)
+        except NotFound:
+            # (Already signed with another contract is refused by the register, atomically.)
+            return _competition_not_found(lang, competition_ref)
     result = validate_contract_form(data, s.today())
     if result.errors or result.value is None:
         return Reply(card=form_card(lang, data, result.errors, token, competition))
     contract = result.value
     try:
-        outcome = await s.contracts.upsert_contract(
-            contract, actor_aad_id=actor.aad_id, actor_name=actor.name,
-            source="competition" if competition_ref else "card", activity_id=actor.activity_id,
-            competition_ref=competition_ref,
-        )
+        outcome = await s.contracts.register(actor, contract, competition_ref=competition_ref)
     except CompetitionTaken as taken:
         # Someone registered the competition's contract meanwhile: the same form back, values
         # kept, the reason at the contract number (saving that number updates their contract).
@@ -195,7 +182,7 @@ async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
 # -- reminders ------------------------------------------------------------------------------
 
 
-def reminder_card(lang: str, reminder: Reminder, contract: Contract, *, notice: str | None = None,
+def reminder_card(lang: str, reminder: ReminderView, contract: ContractView, *, notice: str | None = None,
                   reason_error: str | None = None, reason: str = "", asking: bool = False) -> dict[str, Any]:
     """The reminder as the avtaleforvalter sees it. `asking`: the worker (re)sends it, so a
     snoozed reminder asks afresh instead of showing the snooze."""
@@ -221,7 +208,7 @@ def reminder_card(lang: str, reminder: Reminder, contract: Contract, *, notice: 
     answered_line = None
     snoozed = reminder.status == "pending" and reminder.answer == "snooze" and not asking
     if (reminder.answer and reminder.answer != "snooze") or snoozed:
-        when = reminder.answered_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M") if reminder.answered_at else ""
+        when = format_datetime(reminder.answered_at) if reminder.answered_at else ""
         answered_line = text(lang, "rm_answered", answer=text(lang, f"rm_answer_{reminder.answer}"),
                              who=reminder.answered_by or "", when=when)
         if reminder.answer_reason:
@@ -242,7 +229,7 @@ def reminder_card(lang: str, reminder: Reminder, contract: Contract, *, notice: 
                        reason_error=reason_error, actions=actions)
 
 
-def escalation_card(lang: str, reminder: Reminder, contract: Contract, reason: str) -> dict[str, Any]:
+def escalation_card(lang: str, reminder: ReminderView, contract: ContractView, reason: str) -> dict[str, Any]:
     card = reminder_card(lang, reminder, contract)
     body = text(lang, "rm_escalation_body", reason=reason, manager=contract.manager_email or "–")
     return render_card("notice", lang, title=text(lang, "rm_escalation_heading", title=contract.title),
@@ -254,44 +241,34 @@ async def answer(s: Services, actor: Actor, data: dict[str, Any], answer_kind: s
     raw_id = data.get("reminder")
     reminder_id = raw_id if isinstance(raw_id, int) else int(raw_id) if isinstance(raw_id, str) and raw_id.isdigit() else -1
     reason = as_text(data.get("reason"), 2000)
-    outcome = await s.reminders.answer(reminder_id, aad_id=actor.aad_id, name=actor.name,
-                                       is_procurement=actor.is_procurement, answer=answer_kind, reason=reason,
-                                       activity_id=actor.activity_id)
-    if outcome.reminder is None or outcome.contract is None:
-        return home.notice(lang, "unknown_action_title", text(lang, "rm_not_found"))
-    if outcome.reason == "not_allowed":
-        return Reply(card=reminder_card(lang, outcome.reminder, outcome.contract,
-                                        notice=text(lang, "not_allowed_body", role=text(lang, "role_manager"))))
+    outcome = await s.reminders.answer(actor, reminder_id, answer_kind, reason)
     if outcome.reason == "needs_reason":
         return Reply(card=reminder_card(lang, outcome.reminder, outcome.contract, reason=reason,
                                         reason_error=text(lang, "rm_needs_reason")))
     if outcome.reason == "already_answered":
         return Reply(card=reminder_card(lang, outcome.reminder, outcome.contract,
                                         notice=text(lang, "rm_already_answered")))
-    card = reminder_card(lang, outcome.reminder, outcome.contract)
-    reply = Reply(card=card, update_for_all=True)
-    if answer_kind == "extend_option" and outcome.reminder.option_number:
-        await s.contracts.exercise_option(outcome.contract.external_ref, outcome.reminder.option_number,
-                                          actor_aad_id=actor.aad_id, actor_name=actor.name)
-    if answer_kind == "new_needs_report":
-        prefill = needs_report_prefill(outcome.contract)
-        form = await needs_report.open_form(s, actor, {}, prefill=prefill)
+    reply = Reply(card=reminder_card(lang, outcome.reminder, outcome.contract), update_for_all=True)
+    if answer_kind == "new_needs_report" and actor.in_personal_chat:
+        form = await needs_report.open_form(s, actor, {}, prefill=needs_report_prefill(outcome.contract))
         assert form.card is not None
         reply.followups.append(form.card)
     return reply
 
 
-def needs_report_prefill(contract: Contract) -> dict[str, Any]:
-    months = max(1, (contract.end_date.year - contract.start_date.year) * 12
-                 + contract.end_date.month - contract.start_date.month)
+def needs_report_prefill(contract: ContractView) -> dict[str, Any]:
+    # The new contract starts the day after the old one ends and runs as long: a contract
+    # 01.01.2023–31.12.2026 is 48 months (its end is inclusive).
+    after = contract.end_date + timedelta(days=1)
+    months = max(1, (after.year - contract.start_date.year) * 12 + after.month - contract.start_date.month)
     return {
         "title": f"Ny avtale: {contract.title}"[:120],
         "need": f"Avtalen {contract.external_ref} med {contract.supplier_name} utløper {_d(contract.end_date)}.",
         "category": contract.category,
         "agreement_type": contract.agreement_type,
-        "estimated_value": str(contract.value_nok) if contract.value_nok else "",
+        "estimated_value": format_nok(contract.value_nok, "nb").removesuffix(" kr") if contract.value_nok else "",
         "value_basis": f"Verdien av dagens avtale {contract.external_ref}.",
         "replaces_contract": contract.external_ref,
-        "start_date": contract.end_date.isoformat(),
+        "start_date": after.isoformat(),
         "duration_months": str(min(months, 240)),
     }

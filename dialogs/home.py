@@ -6,8 +6,9 @@ from typing import Any
 
 from cards.render import render_card
 from cards.strings import text
+from procurement.access import Actor
 
-from .base import Actor, Reply
+from .base import Reply
 
 # Workflows whose buttons exist but which are not built yet: they say so plainly.
 COMING: dict[str, str] = {
@@ -69,3 +70,23 @@ def not_allowed_reply(actor: Actor, role_key: str) -> Reply:
         "not_allowed_title",
         text(actor.lang, "not_allowed_body", role=text(actor.lang, role_key)),
     )
+
+
+def personal_only_reply(actor: Actor, bot_id: str = "") -> Reply:
+    """A personal command in a group chat or channel: say where to continue, nothing more."""
+    actions: list[dict[str, Any]] = []
+    if bot_id:
+        # Teams' deep link to the personal chat with the bot.
+        actions.append({"title": text(actor.lang, "action_open_personal_chat"),
+                        "url": f"https://teams.microsoft.com/l/chat/0/0?users={bot_id}"})
+    return Reply(card=render_card("notice", actor.lang, title=text(actor.lang, "personal_only_title"),
+                                  body=text(actor.lang, "personal_only_body"), actions=actions))
+
+
+def not_found_reply(actor: Actor) -> Reply:
+    """The same answer whether the record is missing or hidden from this actor."""
+    return notice(actor.lang, "not_found_title", text(actor.lang, "not_found_body"))
+
+
+def channel_welcome_card(lang: str) -> dict[str, Any]:
+    return render_card("notice", lang, title=text(lang, "channel_welcome_title"), body=text(lang, "channel_welcome_body"))

@@ -7,14 +7,15 @@ from typing import Any
 
 from cards.render import render_card
 from cards.strings import text
-from procurement.needs.model import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS, echo_limit
-from procurement.needs.service import Who
+from procurement.access import Actor
+from procurement.needs.fields import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS, echo_limit
+from procurement.needs.record import NeedsReport
+from procurement.shared.dates import format_date, format_datetime
 from procurement.shared.money import format_nok
-from procurement.store.tables import NeedsReport
 
 from . import home
-from .base import Actor, Reply, as_text
-from .services import OSLO, Services
+from .base import Reply, as_text
+from .services import Services
 
 REQUIRED_FIELDS = frozenset(
     {"title", "need", "service_area", "estimated_value", "category", "agreement_type", "start_date",
@@ -153,7 +154,7 @@ def summary_card(report: NeedsReport, lang: str, repeated: bool = False) -> dict
 
 
 def _when(report: NeedsReport) -> str:
-    return report.decided_at.astimezone(OSLO).strftime("%d.%m.%Y %H:%M") if report.decided_at else ""
+    return format_datetime(report.decided_at) if report.decided_at else ""
 
 
 def intake_card(
@@ -208,51 +209,49 @@ async def _refresh_ids(s: Services) -> tuple[str, ...]:
 # -- verbs --------------------------------------------------------------------------------
 
 
-def _who(actor: Actor) -> Who:
-    return Who(aad_id=actor.aad_id, name=actor.name, activity_id=actor.activity_id)
-
-
-def _today(s: Services) -> date:
-    return s.today()
-
-
-async def open_form(s: Services, actor: Actor, data: dict[str, Any], prefill: dict[str, Any] | None = None) -> Reply:
+async def open_form(
+    s: Services, actor: Actor, data: dict[str, Any], prefill: dict[str, Any] | None = None
+) -> Reply:
     notice = None
     values = prefill
-    if values is None:
-        draft = await s.needs.draft(actor.aad_id)
-        if draft:
-            values, notice = draft, text(actor.lang, "nr_draft_loaded")
+    draft = await s.needs.draft(actor)  # also checks that the form may be shown here
+    if values is None and draft:
+        values, notice = draft, text(actor.lang, "nr_draft_loaded")
     return Reply(card=form_card(s, actor.lang, values, notice=notice))
 
 
 async def submit(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     token = as_text(data.get("token"), 200)
-    outcome = await s.needs.submit(_who(actor), token, data, _today(s))
+    outcome = await s.needs.submit(actor, token, data, s.today())
     if outcome.errors or outcome.report is None:
         return Reply(card=form_card(s, actor.lang, data, errors=outcome.errors, token=token or None))
     return Reply(card=summary_card(outcome.report, actor.lang, repeated=outcome.repeated))
 
 
 async def save_draft(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
-    saved = await s.needs.save_draft(actor.aad_id, data)
+    saved = await s.needs.save_draft(actor, data)
     token = as_text(data.get("token"), 200) or None
     return Reply(card=form_card(s, actor.lang, saved, notice=text(actor.lang, "nr_draft_saved"), token=token))
 
 
 async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     lang = actor.lang
-    reports = await s.needs.mine(actor.aad_id)
+    reports = await s.needs.mine(actor)
     items = [
         {
             "ref": r.ref,
             "title": r.title,
-            "line": text(lang, "nr_list_line", status=text(lang, f"nr_status_{r.status}"),
-                         value=format_nok(r.estimated_value, lang), date=r.created_at.strftime("%d.%m.%Y")),
+            "line": text(
+                lang,
+                "nr_list_line",
+                status=text(lang, f"nr_status_{r.status}"),
+                value=format_nok(r.estimated_value, lang),
+                date=format_date(r.created_at),
+            ),
         }
         for r in reports
     ]
-    draft = await s.needs.draft(actor.aad_id)
+    draft = await s.needs.draft(actor)
     draft_line = None
     if draft:
         draft_line = text(lang, "nr_list_draft", title=draft.get("title") or text(lang, "nr_untitled"))
@@ -261,10 +260,8 @@ async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
 
 async def withdraw(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     ref = as_text(data.get("ref"), 40)
-    outcome = await s.needs.withdraw(_who(actor), ref)
+    outcome = await s.needs.withdraw(actor, ref)
     lang = actor.lang
-    if outcome.report is None:
-        return home.notice(lang, "unknown_action_title", text(lang, "nr_not_found"))
     if not outcome.changed:
         status = text(lang, f"nr_status_{outcome.report.status}")
         return home.notice(lang, "nr_fact_status", text(lang, "nr_withdraw_too_late", ref=ref, status=status))
@@ -273,28 +270,22 @@ async def withdraw(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
 
 async def decide(s: Services, actor: Actor, data: dict[str, Any], decision: str) -> Reply:
     ref = as_text(data.get("ref"), 40)
-    report = await s.needs.get(ref)
-    lang = s.default_language  # the intake card is shared by the whole section
-    if report is None:
-        return home.notice(actor.lang, "unknown_action_title", text(actor.lang, "nr_not_found"))
-    ids = await _refresh_ids(s)
-    if not actor.is_procurement:
-        # The card stays as it was for the presser, with a polite refusal on it.
-        refusal = text(actor.lang, "not_allowed_body", role=text(actor.lang, "role_procurement"))
-        return Reply(card=intake_card(report, lang, notice=refusal, refresh_user_ids=ids))
     note = as_text(data.get("decision_note"), 2000).strip()
-    outcome = await s.needs.decide(_who(actor), ref, decision, note, _today(s))
-    assert outcome.report is not None
+    outcome = await s.needs.decide(actor, ref, decision, note, s.today())
+    lang = s.default_language  # the intake card is shared by the whole section
+    ids = await _refresh_ids(s)
     if not outcome.changed:
-        notice = text(actor.lang, "nr_already_decided", who=outcome.report.decided_by_name or "",
-                      status=text(actor.lang, f"nr_status_{outcome.report.status}"))
+        notice = text(
+            actor.lang,
+            "nr_already_decided",
+            who=outcome.report.decided_by_name or "",
+            status=text(actor.lang, f"nr_status_{outcome.report.status}"),
+        )
         return Reply(card=intake_card(outcome.report, lang, notice=notice, refresh_user_ids=ids))
     return Reply(card=intake_card(outcome.report, lang, refresh_user_ids=ids), update_for_all=True)
 
 
 async def refresh(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
-    """Universal Actions refresh: the intake card as it stands now."""
-    report = await s.needs.get(as_text(data.get("ref"), 40))
-    if report is None:
-        return home.notice(actor.lang, "unknown_action_title", text(actor.lang, "nr_not_found"))
+    """Universal Actions refresh: the intake card as it stands now, for those who may see it."""
+    report = await s.needs.view(actor, as_text(data.get("ref"), 40))
     return Reply(card=intake_card(report, s.default_language, refresh_user_ids=await _refresh_ids(s)))

@@ -63,12 +63,21 @@ SYSTEM = Actor(aad_id="", name="Innkjøpsassistenten")
 
 
 class NotAllowed(Exception):
-    """The actor may not do this. Dialogs answer with a refusal that reveals nothing."""
+    """The actor may not do this. Dialogs answer with a refusal that reveals nothing.
 
-    def __init__(self, workflow: str, verb: str) -> None:
+    `personal_only`: allowed for this actor, but only in a personal chat (the dialog
+    answers "fortsett i personlig chat" instead of a refusal)."""
+
+    def __init__(self, workflow: str, verb: str, *, personal_only: bool = False) -> None:
         super().__init__(f"{workflow}.{verb} not allowed")
         self.workflow = workflow
         self.verb = verb
+        self.personal_only = personal_only
+
+
+class NotFound(Exception):
+    """No such record *for this actor*: also raised when it exists but the actor may not
+    see it, so nobody learns from a guessed reference whether it exists."""
 
 
 @dataclass(frozen=True)
@@ -89,16 +98,23 @@ class Policy:
     workflow: str
     rules: Mapping[str, Rule] = field(default_factory=dict)
 
+    def granted(self, actor: Actor, verb: str, relations: Iterable[Relation] = ()) -> bool:
+        """Whether the actor's roles or relations grant the verb, wherever they are."""
+        grants = self.rules[verb].grants  # an unknown verb is a programming error
+        if ANYONE in grants and actor.aad_id:
+            return True
+        if any(role in grants for role in actor.roles):
+            return True
+        return any(relation in grants for relation in relations)
+
     def allows(self, actor: Actor, verb: str, relations: Iterable[Relation] = ()) -> bool:
-        granted = self.rules[verb]  # an unknown verb is a programming error
-        if granted.personal_only and not actor.in_personal_chat:
+        """Granted, and in a conversation where the verb's content may be shown."""
+        if self.rules[verb].personal_only and not actor.in_personal_chat:
             return False
-        if ANYONE in granted.grants and actor.aad_id:
-            return True
-        if any(role in granted.grants for role in actor.roles):
-            return True
-        return any(relation in granted.grants for relation in relations)
+        return self.granted(actor, verb, relations)
 
     def check(self, actor: Actor, verb: str, relations: Iterable[Relation] = ()) -> None:
-        if not self.allows(actor, verb, relations):
+        if not self.granted(actor, verb, relations):
             raise NotAllowed(self.workflow, verb)
+        if self.rules[verb].personal_only and not actor.in_personal_chat:
+            raise NotAllowed(self.workflow, verb, personal_only=True)

@@ -8,21 +8,24 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from procurement.contracts.model import ContractData, ContractOption, PlannedControl
+from procurement.access import SYSTEM, Actor, NotFound, Relation
+from procurement.contracts.access import POLICY
+from procurement.contracts.model import ContractData, ContractOption, PlannedControl, next_deadline
 from procurement.ports import Directory, IntegrationError, TransientIntegrationError
 from procurement.reminders.schedule import derive_schedule, plan_changes
 from procurement.shared.calendar import add_months, next_send_time
-from procurement.store.database import Store, audit
+from procurement.shared.dates import OSLO
+from procurement.shared.jsonable import jsonable
+from procurement.store.database import Store
 from procurement.store.tables import Competition, Contract, NeedsReport, Reminder, utcnow
+from procurement.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-OSLO = ZoneInfo("Europe/Oslo")
 PENDING = "pending"
 
 
@@ -64,6 +67,7 @@ class ContractView:
     manager_email: str
     manager_aad_id: str | None
     risk_level: str
+    # None when the reader may not see prices and notes (or reads in a shared conversation).
     value_nok: int | None
     internal_notes: str | None
     archive_case_no: str | None
@@ -98,15 +102,11 @@ def to_row_values(data: ContractData) -> dict[str, Any]:
         "risk_level": data.risk_level,
         "archive_case_no": data.archive_case_no or "",
         "internal_notes": data.internal_notes or "",
-        "options": [_jsonable(dataclasses.asdict(o)) for o in data.options],
-        "controls": [_jsonable(dataclasses.asdict(c)) for c in data.controls],
+        "options": [jsonable(dataclasses.asdict(o)) for o in data.options],
+        "controls": [jsonable(dataclasses.asdict(c)) for c in data.controls],
         "reminder_overrides": dict(data.reminder_overrides or {}),
         "fingerprint": data.fingerprint(),
     }
-
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in d.items()}
 
 
 def from_row(row: Contract) -> ContractData:
@@ -171,44 +171,67 @@ class Contracts:
         return person.aad_id if person is not None else None
 
     async def upsert_contract(
-        self, data: ContractData, *, actor_aad_id: str = "", actor_name: str = "", source: str = "import",
-        activity_id: str = "", competition_ref: str | None = None,
+        self,
+        data: ContractData,
+        *,
+        actor: Actor = SYSTEM,
+        source: str = "import",
+        competition_ref: str | None = None,
     ) -> Literal["created", "updated", "unchanged"]:
-        """Create or update by contract number and replan its reminders. With `competition_ref`
-        the competition is marked signed with this contract in the same transaction
-        (`CompetitionTaken` if it already has another)."""
+        """Create or update by contract number and replan its reminders, in one unit of work.
+
+        For the import and other system callers; `register` is the user command. With
+        `competition_ref` the competition is marked signed with this contract in the same
+        transaction (`CompetitionTaken` if it already has another)."""
+        data = await self._with_manager_id(data)
+        async with self.store.unit_of_work(actor) as uow:
+            return await self.apply(uow, data, source=source, competition_ref=competition_ref)
+
+    async def register(
+        self, actor: Actor, data: ContractData, *, competition_ref: str | None = None
+    ) -> Literal["created", "updated", "unchanged"]:
+        """The contract form (innkjøpere), also for a competition's signed contract."""
+        POLICY.check(actor, "register")
+        source = "competition" if competition_ref else "card"
+        return await self.upsert_contract(data, actor=actor, source=source, competition_ref=competition_ref)
+
+    async def _with_manager_id(self, data: ContractData) -> ContractData:
         if not data.manager_aad_id and data.manager_email:
             aad_id = await self.resolve_manager(data.manager_email)
             if aad_id is not None:
-                data = dataclasses.replace(data, manager_aad_id=aad_id)
-        values = to_row_values(data)
-        async with self.store.session() as session:
-            row = await session.scalar(
-                sa.select(Contract).where(Contract.external_ref == data.external_ref).with_for_update()
-            )
-            if competition_ref:
-                await self._sign_competition(session, competition_ref, data.external_ref, actor_aad_id,
-                                             actor_name, activity_id)
-            if row is not None and row.fingerprint == values["fingerprint"]:
-                return "unchanged"
-            if row is None:
-                row = Contract(**values, source=source)
-                session.add(row)
-                await session.flush()
-                outcome: Literal["created", "updated", "unchanged"] = "created"
-            else:
-                for key, value in values.items():
-                    setattr(row, key, value)
-                row.updated_at = utcnow()
-                outcome = "updated"
-            changes = await self._replan(session, row, data)
-            audit(session, actor_aad_id=actor_aad_id, actor_name=actor_name or source,
-                  action=f"contract.{outcome}", entity="contract", entity_id=data.external_ref,
-                  activity_id=activity_id, details={"source": source, **changes})
-            return outcome
+                return dataclasses.replace(data, manager_aad_id=aad_id)
+        return data
 
-    async def _sign_competition(self, session: AsyncSession, ref: str, contract_ref: str, actor_aad_id: str,
-                                actor_name: str, activity_id: str) -> None:
+    async def apply(
+        self, uow: UnitOfWork, data: ContractData, *, source: str, competition_ref: str | None = None
+    ) -> Literal["created", "updated", "unchanged"]:
+        """The upsert inside the caller's unit of work (a reminder answer exercising an
+        option commits the answer and the new end date together)."""
+        session = uow.session
+        values = to_row_values(data)
+        row = await session.scalar(
+            sa.select(Contract).where(Contract.external_ref == data.external_ref).with_for_update()
+        )
+        if competition_ref:
+            await self._sign_competition(uow, competition_ref, data.external_ref)
+        if row is not None and row.fingerprint == values["fingerprint"]:
+            return "unchanged"
+        if row is None:
+            row = Contract(**values, source=source)
+            session.add(row)
+            await session.flush()
+            outcome: Literal["created", "updated", "unchanged"] = "created"
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            outcome = "updated"
+        changes = await self._replan(session, row, data)
+        uow.audit(f"contract.{outcome}", "contract", data.external_ref, {"source": source, **changes})
+        return outcome
+
+    async def _sign_competition(self, uow: UnitOfWork, ref: str, contract_ref: str) -> None:
+        session = uow.session
         current = await session.scalar(sa.select(Competition.contract_ref).where(Competition.ref == ref))
         if current == contract_ref:
             return  # a retry of the same save
@@ -221,10 +244,11 @@ class Contracts:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             taken = await session.scalar(sa.select(Competition.contract_ref).where(Competition.ref == ref))
             raise CompetitionTaken(ref, taken)
-        audit(session, actor_aad_id=actor_aad_id, actor_name=actor_name, action="competition.signed",
-              entity="competition", entity_id=ref, activity_id=activity_id, details={"contract": contract_ref})
+        uow.audit("competition.signed", "competition", ref, {"contract": contract_ref})
 
-    async def competition(self, ref: str) -> CompetitionInfo | None:
+    async def competition(self, actor: Actor, ref: str) -> CompetitionInfo:
+        """A competition and its needs report, for registering its contract (innkjøpere)."""
+        POLICY.check(actor, "register")
         async with self.store.session() as session:
             found = (await session.execute(
                 sa.select(Competition, NeedsReport)
@@ -232,7 +256,7 @@ class Contracts:
                 .where(Competition.ref == ref)
             )).first()
         if found is None:
-            return None
+            raise NotFound(ref)
         competition, report = found
         return CompetitionInfo(
             ref=competition.ref, title=competition.title, status=competition.status,
@@ -287,10 +311,12 @@ class Contracts:
             "reminders_rescheduled": len(plan.to_reschedule),
         }
 
-    async def exercise_option(self, external_ref: str, option_number: int, *, actor_aad_id: str,
-                              actor_name: str) -> Literal["created", "updated", "unchanged"] | None:
-        """Record an exercised option: the contract runs on for the option's months."""
-        row = await self.get(external_ref)
+    async def apply_option(
+        self, uow: UnitOfWork, external_ref: str, option_number: int
+    ) -> Literal["created", "updated", "unchanged"] | None:
+        """Record an exercised option in the caller's unit of work: the contract runs on for
+        the option's months, and its reminders are replanned for the new end."""
+        row = await uow.session.scalar(sa.select(Contract).where(Contract.external_ref == external_ref))
         if row is None:
             return None
         data = from_row(row)
@@ -304,34 +330,41 @@ class Contracts:
         if not extend_months:
             return "unchanged"
         updated = dataclasses.replace(data, options=options, end_date=add_months(data.end_date, extend_months))
-        return await self.upsert_contract(updated, actor_aad_id=actor_aad_id, actor_name=actor_name,
-                                          source="option")
+        return await self.apply(uow, updated, source="option")
 
     # -- reading -------------------------------------------------------------------------
 
-    async def get(self, external_ref: str) -> Contract | None:
+    async def get(self, external_ref: str) -> ContractData | None:
+        """The whole record, for system callers (tests, the import's report)."""
         async with self.store.session() as session:
-            return await session.scalar(sa.select(Contract).where(Contract.external_ref == external_ref))
+            row = await session.scalar(sa.select(Contract).where(Contract.external_ref == external_ref))
+            return from_row(row) if row is not None else None
 
-    async def get_by_id(self, contract_id: int) -> Contract | None:
+    async def view_for(self, actor: Actor, external_ref: str) -> ContractView:
         async with self.store.session() as session:
-            return await session.get(Contract, contract_id)
+            row = await session.scalar(sa.select(Contract).where(Contract.external_ref == external_ref))
+        if row is None or not POLICY.allows(actor, "search"):
+            raise NotFound(external_ref)
+        return self.view(actor, row)
 
-    async def for_manager(self, aad_id: str, limit: int = 25) -> list[Contract]:
+    async def for_manager(self, actor: Actor, limit: int = 25) -> list[ContractView]:
+        POLICY.check(actor, "list_own")
         async with self.store.session() as session:
             rows = await session.scalars(
                 sa.select(Contract)
-                .where(Contract.manager_aad_id == aad_id, Contract.end_date >= self.today())
+                .where(Contract.manager_aad_id == actor.aad_id, Contract.end_date >= self.today())
                 .order_by(Contract.end_date)
                 .limit(limit)
             )
-            return list(rows)
+            return [self.view(actor, r) for r in rows]
 
-    async def search(self, query: str, limit: int = 15) -> list[Contract]:
-        pattern = f"%{_escape_like(query.strip().lower())}%"
+    async def search(self, actor: Actor, query: str, limit: int = 15) -> list[ContractView]:
+        POLICY.check(actor, "search")
+        words = query.strip().strip(".,;:!?").strip().lower()
+        pattern = f"%{_escape_like(words)}%"
         async with self.store.session() as session:
             stmt = sa.select(Contract).order_by(Contract.end_date.desc()).limit(limit)
-            if query.strip():
+            if words:
                 stmt = stmt.where(
                     sa.or_(
                         sa.func.lower(Contract.title).like(pattern, escape="\\"),
@@ -340,33 +373,37 @@ class Contracts:
                         Contract.supplier_org_no.like(pattern, escape="\\"),
                     )
                 )
-            return list(await session.scalars(stmt))
+            return [self.view(actor, r) for r in await session.scalars(stmt)]
 
-    def view(self, row: Contract, *, aad_id: str, is_procurement: bool) -> ContractView:
-        """Prices and internal notes only for innkjøpere and the contract's own manager."""
-        entitled = is_procurement or (bool(aad_id) and row.manager_aad_id == aad_id)
-        from procurement.contracts.model import next_deadline
+    def view(self, actor: Actor, row: Contract) -> ContractView:
+        """Prices and internal notes only for innkjøpere and the contract's own manager,
+        and only in a personal chat (never where others read along)."""
+        relations = {Relation.MANAGER} if actor.aad_id and row.manager_aad_id == actor.aad_id else set()
+        entitled = POLICY.allows(actor, "see_prices", relations)
+        return contract_view(row, self.today(), entitled=entitled)
 
-        deadline = next_deadline(from_row(row), self.today())
-        return ContractView(
-            external_ref=row.external_ref,
-            title=row.title,
-            supplier_name=row.supplier_name,
-            supplier_org_no=row.supplier_org_no,
-            category=row.category,
-            start_date=row.start_date,
-            end_date=row.end_date,
-            agreement_type=row.agreement_type,
-            manager_email=row.manager_email,
-            manager_aad_id=row.manager_aad_id,
-            risk_level=row.risk_level,
-            value_nok=row.value_nok if entitled else None,
-            internal_notes=row.internal_notes if entitled else None,
-            archive_case_no=row.archive_case_no if entitled else None,
-            options=list(row.options) if entitled else [],
-            controls=list(row.controls) if entitled else [],
-            next_deadline=(str(deadline[0]), deadline[1]) if deadline else None,
-        )
+
+def contract_view(row: Contract, today: date, *, entitled: bool) -> ContractView:
+    deadline = next_deadline(from_row(row), today)
+    return ContractView(
+        external_ref=row.external_ref,
+        title=row.title,
+        supplier_name=row.supplier_name,
+        supplier_org_no=row.supplier_org_no,
+        category=row.category,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        agreement_type=row.agreement_type,
+        manager_email=row.manager_email,
+        manager_aad_id=row.manager_aad_id,
+        risk_level=row.risk_level,
+        value_nok=row.value_nok if entitled else None,
+        internal_notes=row.internal_notes if entitled else None,
+        archive_case_no=row.archive_case_no if entitled else None,
+        options=list(row.options) if entitled else [],
+        controls=list(row.controls) if entitled else [],
+        next_deadline=(str(deadline[0]), deadline[1]) if deadline else None,
+    )
 
 
 def _escape_like(text: str) -> str:

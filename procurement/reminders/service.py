@@ -11,15 +11,21 @@ killed instance's lease simply expires.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from procurement.contracts.service import OSLO, send_after_for
+from procurement.access import Actor, NotFound, Relation
+from procurement.contracts.service import Contracts, ContractView, contract_view, send_after_for
+from procurement.reminders.access import POLICY
 from procurement.reminders.schedule import ESCALATE_AFTER, SNOOZE
-from procurement.store.database import Store, audit
+from procurement.shared.dates import OSLO
+from procurement.store.database import Store
 from procurement.store.tables import Contract, Reminder, utcnow
+
+# The worker's entries in the audit log.
+REMINDER_WORKER = Actor(aad_id="", name="påminnelser")
 
 Answer = Literal["extend_option", "new_needs_report", "not_relevant", "snooze"]
 ANSWERS: tuple[str, ...] = ("extend_option", "new_needs_report", "not_relevant", "snooze")
@@ -40,17 +46,48 @@ class DueReminder:
     escalation_reason: str | None
 
 
-@dataclass
+@dataclass(frozen=True)
+class ReminderView:
+    """A reminder as its cards show it."""
+
+    id: int
+    kind: str
+    due_date: date
+    target_date: date
+    option_number: int | None
+    control_index: int | None
+    status: str
+    answer: str | None
+    answer_reason: str | None
+    answered_by: str | None
+    answered_at: datetime | None
+    recipient_aad_id: str | None
+    escalation_reason: str | None
+
+
+def reminder_view(row: Reminder) -> ReminderView:
+    return ReminderView(
+        id=row.id, kind=row.kind, due_date=row.due_date, target_date=row.target_date,
+        option_number=row.option_number, control_index=row.control_index, status=row.status,
+        answer=row.answer, answer_reason=row.answer_reason, answered_by=row.answered_by,
+        answered_at=row.answered_at, recipient_aad_id=row.recipient_aad_id,
+        escalation_reason=row.escalation_reason,
+    )
+
+
+@dataclass(frozen=True)
 class AnswerOutcome:
-    reminder: Reminder | None
-    contract: Contract | None
+    reminder: ReminderView
+    contract: ContractView
     changed: bool
-    reason: str = ""  # not_found, not_allowed, already_answered, needs_reason
+    reason: str = ""  # already_answered, needs_reason
 
 
 class Reminders:
-    def __init__(self, store: Store, *, working_hours: bool = True) -> None:
+    def __init__(self, store: Store, contracts: Contracts | None = None, *, working_hours: bool = True) -> None:
         self.store = store
+        # Answers change contracts (an exercised option); delivery bookkeeping does not.
+        self.contracts = contracts or Contracts(store, working_hours=working_hours)
         self.working_hours = working_hours
 
     async def _claim(self, where: sa.ColumnElement[bool], worker_id: str, limit: int, lease: timedelta,
@@ -150,50 +187,56 @@ class Reminders:
         return await self._owned_update(reminder_id, worker_id, status="escalate", escalation_reason=reason[:400])
 
     async def mark_escalated(self, reminder_id: int, worker_id: str, reason: str) -> bool:
-        async with self.store.session() as session:
-            result = await session.execute(
+        async with self.store.unit_of_work(REMINDER_WORKER) as uow:
+            result = await uow.session.execute(
                 sa.update(Reminder)
                 .where(Reminder.id == reminder_id, Reminder.claimed_by == worker_id)
                 .values(status="escalated", escalated_at=utcnow(), escalation_reason=reason[:400],
                         claimed_by=None, claimed_until=None)
             )
             if result.rowcount:  # type: ignore[attr-defined]
-                audit(session, actor_aad_id="", actor_name="påminnelser", action="reminder.escalated",
-                      entity="reminder", entity_id=str(reminder_id), details={"reason": reason[:400]})
+                uow.audit("reminder.escalated", "reminder", str(reminder_id), {"reason": reason[:400]})
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def get(self, reminder_id: int) -> tuple[Reminder, Contract] | None:
+    async def get(self, reminder_id: int) -> tuple[ReminderView, ContractView] | None:
+        """For the reminder worker (the system): the reminder and its whole contract."""
         async with self.store.session() as session:
             row = (await session.execute(
                 sa.select(Reminder, Contract).join(Contract, Contract.id == Reminder.contract_id)
                 .where(Reminder.id == reminder_id)
             )).first()
-            return (row[0], row[1]) if row else None
+        if row is None:
+            return None
+        return reminder_view(row[0]), contract_view(row[1], self.contracts.today(), entitled=True)
 
-    async def answer(
-        self, reminder_id: int, *, aad_id: str, name: str, is_procurement: bool, answer: str, reason: str,
-        activity_id: str = "",
-    ) -> AnswerOutcome:
-        if answer not in ANSWERS:
-            return AnswerOutcome(None, None, False, "not_found")
-        async with self.store.session() as session:
-            row = (await session.execute(
+    async def answer(self, actor: Actor, reminder_id: int, answer: str, reason: str) -> AnswerOutcome:
+        """The avtaleforvalter's (or an innkjøper's) answer, in one unit of work with what it
+        causes: "extend option" records the answer and moves the contract's end together."""
+        async with self.store.unit_of_work(actor) as uow:
+            session = uow.session
+            found = (await session.execute(
                 sa.select(Reminder, Contract).join(Contract, Contract.id == Reminder.contract_id)
                 .where(Reminder.id == reminder_id).with_for_update()
             )).first()
-            if row is None:
-                return AnswerOutcome(None, None, False, "not_found")
-            reminder, contract = row
-            if not (is_procurement or (aad_id and aad_id in (contract.manager_aad_id, reminder.recipient_aad_id))):
-                return AnswerOutcome(reminder, contract, False, "not_allowed")
+            if found is None or answer not in ANSWERS:
+                raise NotFound(str(reminder_id))
+            reminder, contract = found
+            relations = set()
+            if actor.aad_id and actor.aad_id == contract.manager_aad_id:
+                relations.add(Relation.MANAGER)
+            if actor.aad_id and actor.aad_id == reminder.recipient_aad_id:
+                relations.add(Relation.RECIPIENT)
+            if not POLICY.granted(actor, "answer", relations):
+                raise NotFound(str(reminder_id))  # others learn nothing of the contract
+            entitled = actor.in_personal_chat
             if (reminder.answer is not None and reminder.answer != "snooze") or reminder.status == "cancelled":
-                return AnswerOutcome(reminder, contract, False, "already_answered")
+                return AnswerOutcome(reminder_view(reminder), self._view(contract, entitled), False, "already_answered")
             if answer == "not_relevant" and not reason.strip():
-                return AnswerOutcome(reminder, contract, False, "needs_reason")
+                return AnswerOutcome(reminder_view(reminder), self._view(contract, entitled), False, "needs_reason")
             now = utcnow()
             reminder.answer = answer
             reminder.answer_reason = reason.strip()[:2000] or None
-            reminder.answered_by = name[:200] or aad_id
+            reminder.answered_by = actor.name[:200] or actor.aad_id
             reminder.answered_at = now
             if answer == "snooze":
                 # Comes back as a fresh reminder in seven days.
@@ -205,8 +248,14 @@ class Reminders:
                 reminder.delivered_at = None
             elif reminder.status in ("delivered", "escalated", "pending", "escalate"):
                 reminder.status = "answered" if reminder.status != "escalated" else "escalated"
-            audit(session, actor_aad_id=aad_id, actor_name=name, action=f"reminder.{answer}",
-                  entity="reminder", entity_id=str(reminder.id), activity_id=activity_id,
-                  details={"contract": contract.external_ref, "kind": reminder.kind,
-                           "reason": reminder.answer_reason or ""})
-            return AnswerOutcome(reminder, contract, True)
+            uow.audit(f"reminder.{answer}", "reminder", str(reminder.id),
+                      {"contract": contract.external_ref, "kind": reminder.kind,
+                       "reason": reminder.answer_reason or ""})
+            answered = reminder_view(reminder)
+            if answer == "extend_option" and reminder.option_number:
+                await self.contracts.apply_option(uow, contract.external_ref, reminder.option_number)
+                await session.refresh(contract)
+            return AnswerOutcome(answered, self._view(contract, entitled), True)
+
+    def _view(self, contract: Contract, entitled: bool) -> ContractView:
+        return contract_view(contract, self.contracts.today(), entitled=entitled)

@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app import open_contract_register
+from procurement.access import Actor, Role
 from procurement.contracts import import_cli as contract_import_cli
 from procurement.contracts.form import validate_contract_form
 from procurement.contracts.service import Contracts
@@ -81,14 +82,19 @@ async def test_prices_and_notes_only_for_entitled(store: Store) -> None:
     data = validate_contract_form(_form(manager="00000000-0000-4000-8000-0000000000a4"), date(2026, 11, 28)).value
     assert data is not None
     await contracts.upsert_contract(data)
-    row = await contracts.get("KAV-2027-0001")
-    assert row is not None
-    public = contracts.view(row, aad_id="00000000-0000-4000-8000-0000000000a6", is_procurement=False)
+    ref = "KAV-2027-0001"
+    public = await contracts.view_for(Actor(aad_id="00000000-0000-4000-8000-0000000000a6", name="Nina"), ref)
     assert public.value_nok is None and public.internal_notes is None and public.options == []
-    manager = contracts.view(row, aad_id="00000000-0000-4000-8000-0000000000a4", is_procurement=False)
+    manager_id = "00000000-0000-4000-8000-0000000000a4"
+    manager = await contracts.view_for(Actor(aad_id=manager_id, name="Siri"), ref)
     assert manager.value_nok == 2_500_000 and manager.internal_notes == "Pris 123 kr/km"
-    buyer = contracts.view(row, aad_id="x", is_procurement=True)
+    buyer = await contracts.view_for(Actor(aad_id="x", name="Ingrid", roles=frozenset({Role.PROCUREMENT})), ref)
     assert buyer.value_nok == 2_500_000
+    # Not even the manager or an innkjøper sees prices where others read along.
+    for who in (manager_id, "x"):
+        roles = frozenset({Role.PROCUREMENT}) if who == "x" else frozenset()
+        shared = await contracts.view_for(Actor(aad_id=who, name="A", roles=roles, conversation_type="channel"), ref)
+        assert shared.value_nok is None and shared.internal_notes is None and shared.controls == []
 
 
 def test_form_errors_are_at_the_fields() -> None:

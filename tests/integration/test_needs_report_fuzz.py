@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import app as app_module
-from procurement.needs.model import (
+from procurement.needs.fields import (
     AGREEMENT_TYPES,
     LIMITS,
     MAX_FAGGRUPPE_MEMBERS,
@@ -293,7 +293,7 @@ def outcome(card: dict[str, Any]) -> str:
         return "summary"
     if "Ny behovsmelding" in text:
         return "form"
-    if "Fant ikke behovsmeldingen" in text:
+    if "Jeg finner ikke noe med den referansen" in text:
         return "report not found"
     if "Ukjent handling" in text:
         return "unknown action"

@@ -27,7 +27,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import app as app_module
 from procurement.contracts.model import ContractData
-from procurement.needs.model import LIMITS, NEEDS_REPORT_FIELDS
+from procurement.needs.fields import LIMITS, NEEDS_REPORT_FIELDS
 from procurement.store.tables import (
     AuditEntry,
     Competition,
@@ -436,11 +436,11 @@ async def test_very_long_values_in_several_fields_still_get_the_form_back(bot: B
 @pytest.mark.parametrize(
     ("verb", "data", "expected", "bad"),
     [
-        ("needs_report.withdraw", {"ref": "\ud800"}, "Fant ikke behovsmeldingen", "surrogate"),
-        ("needs_report.approve", {"ref": "BM-\udfff"}, "Fant ikke behovsmeldingen", "surrogate"),
+        ("needs_report.withdraw", {"ref": "\ud800"}, "Jeg finner ikke noe med den referansen", "surrogate"),
+        ("needs_report.approve", {"ref": "BM-\udfff"}, "Jeg finner ikke noe med den referansen", "surrogate"),
         ("needs_report.submit", {"token": "a\ud800"}, "Skjemaet er ikke sendt", "surrogate"),
         ("needs_report.save_draft", {"title": "a\ud800b"}, "Utkastet er lagret", "surrogate"),
-        ("needs_report.withdraw", {"ref": "BM-\u0000"}, "Fant ikke behovsmeldingen", "nul"),
+        ("needs_report.withdraw", {"ref": "BM-\u0000"}, "Jeg finner ikke noe med den referansen", "nul"),
         ("needs_report.submit", {"token": "a\u0000"}, "Skjemaet er ikke sendt", "nul"),
     ],
 )
@@ -628,9 +628,10 @@ async def test_approve_by_non_innkjoper_is_refused(bot: Bot) -> None:
     card = await bot.decide("needs_report.approve", ref, user=OLA)
     text = texts_of(card)
     assert "bare medlemmer av Innkjøpsseksjonen" in text and "Ingenting er endret" in text
-    assert "Venter på behandling" in text
-    assert verbs_of(card) == ["needs_report.approve", "needs_report.request_info", "needs_report.reject"]
+    # The refusal reveals nothing of the report (issue 8.1): no status, title, value or buttons.
     report = await bot.report(ref)
+    assert "Venter på behandling" not in text and report.title not in text and ref not in text
+    assert verbs_of(card) == []
     assert report.status == "submitted" and report.decided_by_aad_id is None
     assert len(await bot.audit()) == before
     assert await bot.rows(Competition) == []
@@ -772,7 +773,7 @@ async def test_request_info_then_approve(bot: Bot) -> None:
 async def test_decision_on_unknown_ref(bot: Bot) -> None:
     card = await bot.invoke("needs_report.approve", {"verb": "needs_report.approve", "ref": "BM-1999-9999"},
                             user=INGRID, conversation=INTAKE, conversation_type="channel")
-    assert "Fant ikke behovsmeldingen" in texts_of(card)
+    assert "Jeg finner ikke noe med den referansen" in texts_of(card)
 
 
 async def test_refresh_shows_the_current_card(bot: Bot) -> None:
@@ -878,7 +879,7 @@ async def test_withdraw_when_a_framework_agreement_covers_it(bot: Bot) -> None:
 
     # Someone else cannot withdraw it.
     other = await bot.invoke("needs_report.withdraw", first["data"], user=OLA)
-    assert "Fant ikke behovsmeldingen" in texts_of(other)
+    assert "Jeg finner ikke noe med den referansen" in texts_of(other)
     # An innkjøper cannot either (it is the submitter's).
     await bot.invoke("needs_report.withdraw", first["data"], user=INGRID)
     assert (await bot.report(ref)).status == "submitted"

@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import Runtime, build_runtime
+from procurement.access import Actor
 from procurement.contracts.model import ContractOption
 from procurement.contracts.service import Contracts
 from procurement.ports import UnreachableUser
@@ -299,8 +300,7 @@ async def test_unanswered_after_7_days_escalates_once_answered_does_not(env: Env
     await upsert_contracts(env.contracts, [contract_with_one_due(f"KAV-{i}", 1) for i in range(1, 4)])
     assert await env.run_once() == 3
     r1, r2, r3 = await env.rows(Reminder.status == "delivered")
-    outcome = await env.reminders.answer(r2.id, aad_id=manager_id(1), name="Forvalter", is_procurement=False,
-                                         answer="new_needs_report", reason="")
+    outcome = await env.reminders.answer(Actor(aad_id=manager_id(1), name="Forvalter"), r2.id, "new_needs_report", "")
     assert outcome.changed
     now = datetime.now(UTC)
     await env.set([r1.id, r2.id], delivered_at=now - timedelta(days=7, minutes=1))
@@ -328,8 +328,7 @@ async def test_snooze_brings_the_reminder_back_in_7_days(env: Env) -> None:
     conv = personal_conversation(manager_id(1))
 
     before = datetime.now(UTC)
-    outcome = await env.reminders.answer(row.id, aad_id=manager_id(1), name="Forvalter", is_procurement=False,
-                                         answer="snooze", reason="")
+    outcome = await env.reminders.answer(Actor(aad_id=manager_id(1), name="Forvalter"), row.id, "snooze", "")
     assert outcome.changed
     row = await env.due_one()
     assert row.status == "pending" and row.delivered_at is None
@@ -350,8 +349,7 @@ async def test_snooze_brings_the_reminder_back_in_7_days(env: Env) -> None:
     # In working hours (the default), the snoozed reminder returns on a working day, 08–16 Oslo.
     await env.set([row.id], status="delivered")
     working = Reminders(env.store, working_hours=True)
-    await working.answer(row.id, aad_id=manager_id(1), name="Forvalter", is_procurement=False, answer="snooze",
-                         reason="")
+    await working.answer(Actor(aad_id=manager_id(1), name="Forvalter"), row.id, "snooze", "")
     row = await env.due_one()
     back = row.send_after.astimezone(OSLO)
     assert row.send_after >= datetime.now(UTC) + timedelta(days=7) - timedelta(minutes=1)

@@ -23,7 +23,7 @@ from cards.render import MAX_CARD_BYTES, TEMPLATES, render_card, template_names
 from cards.strings import EN, NB, STRINGS, text
 from dialogs import home
 from procurement.contracts.form import CONTRACT_FORM_FIELDS
-from procurement.needs.model import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS
+from procurement.needs.fields import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS
 from tests.cardcheck import card_problems, validate_card
 from tests.connector_stub import card_texts
 

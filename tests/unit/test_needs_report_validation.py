@@ -12,17 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cards.strings import text
-from procurement.needs.model import (
+from procurement.needs.assessment import NeedsReportFacts, assess
+from procurement.needs.fields import (
     LIMITS,
     MAX_FAGGRUPPE_MEMBERS,
     MAX_MONTHS,
     NEEDS_REPORT_FIELDS,
     SERVICE_AREAS,
-    NeedsReportInput,
-    contract_value,
-    validate_needs_report,
 )
-from procurement.needs.rules import CATEGORIES, NeedsReportFacts, assess
+from procurement.needs.model import NeedsReportInput, contract_value, validate_needs_report
+from procurement.needs.rules import CATEGORIES
 from procurement.shared.money import MAX_NOK
 
 TODAY = date(2026, 6, 1)

@@ -12,17 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from procurement.needs.assessment import (
+    FrameworkAgreementHit,
+    NeedsReportFacts,
+    assess,
+    detect_cleaning,
+    detect_fossil_vehicles,
+)
 from procurement.needs.rules import (
     CATEGORIES,
     DEFAULT_RULES_PATH,
     SEVERITIES,
-    FrameworkAgreementHit,
-    NeedsReportFacts,
     RulesError,
-    assess,
     default_rules,
-    detect_cleaning,
-    detect_fossil_vehicles,
     load_rules,
     rules_from_dict,
 )

@@ -1,0 +1,18 @@
+"""Thin routes, one module per workflow; each registers its verbs and commands explicitly."""
+
+from __future__ import annotations
+
+from bot.router import Router
+
+from . import contracts, home, needs_report, reminders
+
+
+def build_router() -> Router:
+    """Every workflow's routes, in one place, in a fixed order (text commands are tried in
+    registration order; the welcome card answers whatever matches none)."""
+    router = Router()
+    home.register(router)
+    needs_report.register(router)
+    contracts.register(router)
+    reminders.register(router)
+    return router

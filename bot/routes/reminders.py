@@ -1,0 +1,20 @@
+"""Reminder routes: the avtaleforvalter's answers on a reminder card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.router import Router
+from dialogs import contracts
+from dialogs.base import Reply
+from dialogs.services import Services
+from procurement.access import Actor
+from procurement.reminders.service import ANSWERS
+
+
+def register(router: Router) -> None:
+    for answer in ANSWERS:
+
+        @router.verb(f"reminder.{answer}")
+        async def answer_verb(s: Services, actor: Actor, data: dict[str, Any], _a: str = answer) -> Reply:
+            return await contracts.answer(s, actor, data, _a)

@@ -1,0 +1,17 @@
+"""Who may answer a reminder (printed in docs/access.md; a test compares)."""
+
+from __future__ import annotations
+
+from procurement.access import Policy, Relation, Role, rule
+
+POLICY = Policy(
+    "reminders",
+    {
+        "answer": rule(
+            Role.PROCUREMENT,
+            Relation.MANAGER,
+            Relation.RECIPIENT,
+            note="extend option, new needs report, not relevant, snooze",
+        ),
+    },
+)
