@@ -118,3 +118,27 @@ class Policy:
             raise NotAllowed(self.workflow, verb)
         if self.rules[verb].personal_only and not actor.in_personal_chat:
             raise NotAllowed(self.workflow, verb, personal_only=True)
+
+
+# -- the printed table (docs/access.md) ---------------------------------------------------
+
+_COLUMNS: tuple[tuple[Grant, str], ...] = (
+    (Role.PROCUREMENT, "innkjøper"),
+    (Relation.MANAGER, "avtaleforvalter of the contract"),
+    (Relation.SUBMITTER, "submitter of the report"),
+    (Relation.RECIPIENT, "recipient of the reminder"),
+    (ANYONE, "anyone in the tenant"),
+)
+
+
+def access_table(policies: Iterable[Policy]) -> str:
+    """The policies as one Markdown table: verb × who, as docs/access.md prints it."""
+    head = ["verb", *(title for _, title in _COLUMNS), "personal chat only", "note"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for policy in policies:
+        for verb, granted in policy.rules.items():
+            cells = [f"`{policy.workflow}.{verb}`"]
+            cells += ["yes" if grant in granted.grants else "–" for grant, _ in _COLUMNS]
+            cells += ["yes" if granted.personal_only else "–", granted.note]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

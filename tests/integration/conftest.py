@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+import app as app_module
+from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub, adaptive_cards
+from tests.integration.bot_harness import INGRID, INTAKE, KARI, OLA, Bot, BotFactory
 
 
 @pytest.fixture
@@ -20,3 +24,45 @@ async def stub() -> AsyncIterator[ConnectorStub]:
         for update in s.updates:
             for card in adaptive_cards(update.activity):
                 validate_card(card)
+
+
+@pytest.fixture
+async def start_bot(stub: ConnectorStub, make_settings: Callable[..., Settings]) -> AsyncIterator[BotFactory]:
+    clients: list[TestClient] = []
+
+    async def start(db_url: str, **env: str | None) -> Bot:
+        settings = make_settings(
+            DATABASE_URL=db_url,
+            PROCUREMENT_USER_IDS=INGRID,
+            INTAKE_CHANNEL_ID=INTAKE,
+            **env,
+        )
+        web_app = await app_module.build_app(settings)
+        client = TestClient(TestServer(web_app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return Bot(client, stub)
+
+    try:
+        yield start
+    finally:
+        for client in reversed(clients):
+            await client.close()
+
+
+@pytest.fixture
+async def bot(start_bot: BotFactory, db_url: str) -> Bot:
+    """The app on SQLite and on PostgreSQL, workers off (the test drives the outbox)."""
+    b = await start_bot(db_url)
+    # Everyone has talked to the bot once: personal chats known, as after installing the app.
+    for user in (KARI, OLA, INGRID):
+        await b.say("hei", user=user)
+    return b
+
+
+@pytest.fixture
+async def sqlite_bot(start_bot: BotFactory, new_database: Callable[[str], Awaitable[str]]) -> Bot:
+    b = await start_bot(await new_database("sqlite"))
+    for user in (KARI, OLA, INGRID):
+        await b.say("hei", user=user)
+    return b

@@ -11,19 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from procurement.store.tables import Competition, Contract, Reminder
-from tests.integration.test_needs_reports import (  # noqa: F401  (fixtures)
-    INGRID,
-    INTAKE,
-    OLA,
-    Bot,
-    bot,
-    inputs_of,
-    start_bot,
-    texts_of,
-)
+from tests.integration.bot_harness import INGRID, INTAKE, OLA, Bot, inputs_of, texts_of
 
 
-async def _approved_competition(bot: Bot) -> str:  # noqa: F811
+async def _approved_competition(bot: Bot) -> str:
     ref = await bot.submit_valid()
     await bot.drain()
     await bot.decide("needs_report.approve", ref)
@@ -49,7 +40,7 @@ def _save_data(form: dict[str, Any]) -> dict[str, Any]:
     return dict(save["data"])
 
 
-async def test_signed_contract_from_a_competition(bot: Bot) -> None:  # noqa: F811
+async def test_signed_contract_from_a_competition(bot: Bot) -> None:
     competition = await _approved_competition(bot)
     [form] = await bot.say(f"kontrakt signert {competition.lower()}", user=INGRID)
     text = texts_of(form)
@@ -89,7 +80,7 @@ async def test_signed_contract_from_a_competition(bot: Bot) -> None:  # noqa: F8
     assert "allerede knyttet til kontrakt KAV-2026-0042" in texts_of(form_again)
 
 
-async def test_invalid_values_keep_the_competition_and_the_users_values(bot: Bot) -> None:  # noqa: F811
+async def test_invalid_values_keep_the_competition_and_the_users_values(bot: Bot) -> None:
     competition = await _approved_competition(bot)
     [form] = await bot.say(f"ny kontrakt {competition}", user=INGRID)
     data = {**_signed_values(form, end_date="31.02.2027", supplier_name="Transport \"${x}\" AS"), **_save_data(form)}
@@ -103,7 +94,7 @@ async def test_invalid_values_keep_the_competition_and_the_users_values(bot: Bot
     assert comp.contract_ref is None
 
 
-async def test_only_innkjopere_and_only_real_competitions(bot: Bot) -> None:  # noqa: F811
+async def test_only_innkjopere_and_only_real_competitions(bot: Bot) -> None:
     competition = await _approved_competition(bot)
     [refused] = await bot.say(f"kontrakt signert {competition}", user=OLA)
     assert "Ikke tilgang" in texts_of(refused)

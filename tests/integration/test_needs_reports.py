@@ -12,327 +12,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 
-import app as app_module
 from procurement.contracts.model import ContractData
 from procurement.needs.fields import LIMITS, NEEDS_REPORT_FIELDS
 from procurement.store.tables import (
-    AuditEntry,
     Competition,
     Draft,
     NeedsReport,
-    OutboxItem,
     SubmitRecord,
 )
-from settings import Settings
 from tests.cardcheck import validate_card
-from tests.connector_stub import ConnectorStub, adaptive_cards, card_texts
-
-TENANT = "9a3c1f0e-5b7d-4c2a-8e1f-0d2b3c4a5e6f"
-KARI = "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"  # melder (submitter)
-OLA = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"  # another employee, not an innkjøper
-INGRID = "c0ffee00-1234-4abc-8def-0123456789ab"  # innkjøper
-KARI_CHAT = "a:kari-personal"
-OLA_CHAT = "a:ola-personal"
-INGRID_CHAT = "a:ingrid-personal"
-INTAKE = "19:innkjop-intake@thread.tacv2"
-BOT_ID = "28:bot-app-id"
-CARD_TYPE = "application/vnd.microsoft.card.adaptive"
-OSLO = ZoneInfo("Europe/Oslo")
-
-FORM_FIELDS = [
-    "title", "need", "service_area", "estimated_value", "value_basis", "category", "cpv",
-    "agreement_type", "start_date", "duration_months", "option_months", "replaces_contract",
-    "budget_secured", "faggruppe", "risk_notes", "innovation",
-]
-
-USERS = {
-    KARI: ("Kari Nordmann", KARI_CHAT),
-    OLA: ("Ola Hansen", OLA_CHAT),
-    INGRID: ("Ingrid Innkjøper", INGRID_CHAT),
-}
-
-_ids = itertools.count(1)
-
-def today() -> date:
-    return datetime.now(OSLO).date()
-
-
-def year() -> int:
-    return today().year
-
-
-def valid_inputs(**overrides: Any) -> dict[str, Any]:
-    """What the form's inputs send for a complete, valid report (all values as text, as Teams does)."""
-    values: dict[str, Any] = {
-        "title": "Transport av hjelpemidler",
-        "need": "Hjemmetjenesten må få hjelpemidler levert og hentet hos brukerne innen to virkedager.",
-        "service_area": "helse_mestring",
-        "estimated_value": "1 300 000",
-        "value_basis": "Dagens utgifter til transport, tre år.",
-        "category": "services",
-        "cpv": "",
-        "agreement_type": "single",
-        "start_date": (today() + timedelta(days=90)).isoformat(),
-        "duration_months": "24",
-        "option_months": "12",
-        "replaces_contract": "",
-        "budget_secured": "true",
-        "faggruppe": "Per Pleier, Siri Sykepleier",
-        "risk_notes": "",
-        "innovation": "false",
-    }
-    values.update(overrides)
-    return values
-
-
-# -- activities as Teams sends them ----------------------------------------------------------
-
-
-def activity(
-    service_url: str,
-    kind: str = "message",
-    *,
-    user: str = KARI,
-    conversation: str | None = None,
-    conversation_type: str = "personal",
-    **extra: Any,
-) -> dict[str, Any]:
-    name, chat = USERS[user]
-    conv: dict[str, Any] = {"id": conversation or chat, "conversationType": conversation_type, "tenantId": TENANT}
-    if conversation_type == "channel":
-        conv["isGroup"] = True
-    act: dict[str, Any] = {
-        "type": kind,
-        "id": f"f:{uuid.uuid4().hex[:12]}-{next(_ids)}",
-        "timestamp": "2026-11-28T10:00:00.000Z",
-        "channelId": "msteams",
-        "serviceUrl": service_url,
-        "from": {"id": f"29:{user}", "name": name, "aadObjectId": user},
-        "conversation": conv,
-        "recipient": {"id": BOT_ID, "name": "Innkjøpsassistenten"},
-        "locale": "nb-NO",
-        "channelData": {"tenant": {"id": TENANT}},
-    }
-    act.update(extra)
-    return act
-
-
-def execute_activity(service_url: str, verb: Any, data: Any, **kw: Any) -> dict[str, Any]:
-    value = {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}
-    return activity(service_url, "invoke", name="adaptiveCard/action", value=value, **kw)
-
-
-def texts_of(card: dict[str, Any]) -> str:
-    return "\n".join(card_texts(card))
-
-
-def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Input elements by id, anywhere in the card body."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input.") and "id" in node:
-                found[node["id"]] = node
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card.get("body", []))
-    return found
-
-
-def message_after(card: dict[str, Any], input_id: str) -> str | None:
-    """The text of the element right after an input in the body: where the form shows its error."""
-    body = card.get("body", [])
-    for i, element in enumerate(body):
-        if isinstance(element, dict) and element.get("id") == input_id:
-            nxt = body[i + 1] if i + 1 < len(body) else None
-            if isinstance(nxt, dict) and nxt.get("type") == "TextBlock" and nxt.get("color") == "Attention":
-                return str(nxt.get("text"))
-            return None
-    raise AssertionError(f"no input {input_id} in card")
-
-
-def actions_of(card: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(card.get("actions") or [])
-
-
-def verbs_of(card: dict[str, Any]) -> list[str]:
-    return [a.get("verb", "") for a in actions_of(card)]
-
-
-def token_of(card: dict[str, Any]) -> str:
-    for action in actions_of(card):
-        if action.get("verb") == "needs_report.submit":
-            return str(action["data"]["token"])
-    raise AssertionError("no submit action with a token")
-
-
-# -- the bot under test ----------------------------------------------------------------------
-
-
-class Bot:
-    def __init__(self, client: TestClient, stub: ConnectorStub) -> None:
-        self.client = client
-        self.stub = stub
-        self.app = client.server.app  # type: ignore[attr-defined]
-        self.runtime = self.app[app_module.RUNTIME]
-        self.store = self.runtime.store
-
-    async def post(self, act: dict[str, Any]) -> tuple[int, Any]:
-        resp = await self.client.post("/api/messages", data=json.dumps(act),
-                                      headers={"Content-Type": "application/json"})
-        raw = await resp.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
-        return resp.status, body
-
-    async def say(self, text: str, *, user: str = KARI) -> list[dict[str, Any]]:
-        """A message in the user's personal chat; the cards it caused there."""
-        chat = USERS[user][1]
-        before = len(self.stub.cards(chat))
-        status, _ = await self.post(activity(self.stub.url, text=text, textFormat="plain", user=user))
-        assert status in (200, 201, 202), status
-        cards = self.stub.cards(chat)[before:]
-        for card in cards:
-            validate_card(card)
-        return cards
-
-    async def invoke(self, verb: Any, data: Any, **kw: Any) -> dict[str, Any]:
-        """An Action.Execute; returns the card of the invoke response (validated)."""
-        status, body = await self.post(execute_activity(self.stub.url, verb, data, **kw))
-        assert status == 200, (status, body)
-        assert isinstance(body, dict) and body.get("statusCode") == 200, body
-        assert body.get("type") == CARD_TYPE, body
-        card = body["value"]
-        validate_card(card)
-        return card
-
-    async def submit(self, values: dict[str, Any], token: str | None = None, *, user: str = KARI) -> dict[str, Any]:
-        data = {**values, "verb": "needs_report.submit"}
-        if token is not None:
-            data["token"] = token
-        return await self.invoke("needs_report.submit", data, user=user)
-
-    async def decide(self, verb: str, ref: str, *, user: str = INGRID, note: str = "",
-                     reply_to: str | None = None) -> dict[str, Any]:
-        """Press a decision button on the intake card in the intake channel."""
-        report = await self.report(ref)
-        data = {"verb": verb, "ref": ref, "decision_note": note, "token": uuid.uuid4().hex}
-        return await self.invoke(
-            verb, data, user=user, conversation=INTAKE, conversation_type="channel",
-            replyToId=reply_to if reply_to is not None else (report.intake_activity_id or "intake-msg"),
-        )
-
-    async def rows(self, table: Any, *where: Any) -> list[Any]:
-        async with self.store.session() as session:
-            return list(await session.scalars(sa.select(table).where(*where)))
-
-    async def report(self, ref: str) -> NeedsReport:
-        rows = await self.rows(NeedsReport, NeedsReport.ref == ref)
-        assert len(rows) == 1, ref
-        return rows[0]
-
-    async def audit(self, entity_id: str | None = None) -> list[AuditEntry]:
-        where = [AuditEntry.entity_id == entity_id] if entity_id else []
-        async with self.store.session() as session:
-            return list(await session.scalars(sa.select(AuditEntry).where(*where).order_by(AuditEntry.id)))
-
-    async def drain(self, rounds: int = 5) -> int:
-        """Run the outbox until nothing is due (at most `rounds` claims)."""
-        total = 0
-        for _ in range(rounds):
-            n = await self.runtime.outbox.run_once()
-            total += n
-            if n == 0:
-                break
-        return total
-
-    async def outbox(self) -> list[OutboxItem]:
-        async with self.store.session() as session:
-            return list(await session.scalars(sa.select(OutboxItem).order_by(OutboxItem.id)))
-
-    async def submit_valid(self, *, user: str = KARI, **overrides: Any) -> str:
-        """Submit valid values from a fresh card (new token); returns the new ref. (Opening the
-        form by message is tested on its own; here it would spend the chat's send budget.)"""
-        card = await self.submit(valid_inputs(**overrides), uuid.uuid4().hex, user=user)
-        ref = ref_in(card)
-        assert ref, texts_of(card)
-        return ref
-
-
-def ref_in(card: dict[str, Any]) -> str:
-    for value in card_texts(card):
-        for word in value.replace("«", " ").replace("»", " ").split():
-            if word.startswith("BM-") and len(word) >= 12:
-                return word.strip(".,:;")
-    return ""
-
-
-BotFactory = Callable[..., Awaitable[Bot]]
-
-
-
-
-@pytest.fixture
-async def start_bot(stub: ConnectorStub, make_settings: Callable[..., Settings]) -> AsyncIterator[BotFactory]:
-    clients: list[TestClient] = []
-
-    async def start(db_url: str, **env: str | None) -> Bot:
-        settings = make_settings(
-            DATABASE_URL=db_url,
-            PROCUREMENT_USER_IDS=INGRID,
-            INTAKE_CHANNEL_ID=INTAKE,
-            **env,
-        )
-        web_app = await app_module.build_app(settings)
-        client = TestClient(TestServer(web_app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return Bot(client, stub)
-
-    try:
-        yield start
-    finally:
-        for client in reversed(clients):
-            await client.close()
-
-
-@pytest.fixture
-async def bot(start_bot: BotFactory, db_url: str) -> Bot:
-    """The app on SQLite and on PostgreSQL, workers off (the test drives the outbox)."""
-    b = await start_bot(db_url)
-    # Everyone has talked to the bot once: personal chats known, as after installing the app.
-    for user in (KARI, OLA, INGRID):
-        await b.say("hei", user=user)
-    return b
-
-
-@pytest.fixture
-async def sqlite_bot(start_bot: BotFactory, new_database: Callable[[str], Awaitable[str]]) -> Bot:
-    b = await start_bot(await new_database("sqlite"))
-    for user in (KARI, OLA, INGRID):
-        await b.say("hei", user=user)
-    return b
-
+from tests.connector_stub import adaptive_cards
+from tests.integration.bot_harness import (
+    FORM_FIELDS,
+    INGRID,
+    INTAKE,
+    KARI,
+    KARI_CHAT,
+    OLA,
+    Bot,
+    BotFactory,
+    actions_of,
+    execute_activity,
+    inputs_of,
+    message_after,
+    ref_in,
+    texts_of,
+    today,
+    token_of,
+    valid_inputs,
+    verbs_of,
+    year,
+)
 
 # -- the form ------------------------------------------------------------------------------
 
