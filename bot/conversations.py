@@ -37,8 +37,9 @@ def _insert(session: AsyncSession) -> Any:
 
 
 # A turn from the same person in the same conversation, with nothing changed, within this
-# many seconds does not write the user and reference rows again: that write took SQLite's
-# write lock on every turn (docs/benchmarks.md). The language is still read every turn.
+# many seconds neither writes the user and reference rows again (that write took SQLite's
+# write lock on every turn, docs/benchmarks.md) nor reads the language: it is remembered with
+# the entry. A language changed through another instance reaches this one within the window.
 SEEN_REFRESH_SECONDS = 60.0
 
 
@@ -46,7 +47,7 @@ class People:
     def __init__(self, store: Store, *, seen_refresh_seconds: float = SEEN_REFRESH_SECONDS) -> None:
         self.store = store
         self.seen_refresh_seconds = seen_refresh_seconds
-        self._recorded: dict[tuple[str, str], tuple[float, tuple[Any, ...]]] = {}
+        self._recorded: dict[tuple[str, str], tuple[float, tuple[Any, ...], str | None]] = {}
 
     def _forget(self, *, aad_id: str | None = None, conversation_id: str | None = None) -> None:
         for key in [k for k in self._recorded if k[0] == aad_id or k[1] == conversation_id]:
@@ -62,15 +63,15 @@ class People:
         return (entry is not None and entry[1] == self._fingerprint(s)
                 and time.monotonic() - entry[0] < self.seen_refresh_seconds)
 
-    def _remember(self, s: Seen) -> None:
+    def _remember(self, s: Seen, lang: str | None) -> None:
         if len(self._recorded) > 50_000:
             self._recorded.clear()
-        self._recorded[(s.aad_id, s.conversation_id)] = (time.monotonic(), self._fingerprint(s))
+        self._recorded[(s.aad_id, s.conversation_id)] = (time.monotonic(), self._fingerprint(s), lang)
 
     async def seen(self, s: Seen) -> str | None:
         """Upsert sender and conversation reference; returns the user's chosen language."""
         if self._recently_recorded(s):
-            return await self.language_of(s.aad_id) if s.aad_id else None
+            return self._recorded[(s.aad_id, s.conversation_id)][2]
         now = utcnow()
         async with self.store.session() as session:
             ins = _insert(session)
@@ -119,10 +120,13 @@ class People:
             lang = None
             if s.aad_id:
                 lang = await session.scalar(sa.select(User.language).where(User.aad_object_id == s.aad_id))
-        self._remember(s)
+        self._remember(s, lang)
         return lang
 
     async def set_language(self, aad_id: str, lang: str) -> None:
+        for key, (at, fingerprint, _old) in list(self._recorded.items()):
+            if key[0] == aad_id:
+                self._recorded[key] = (at, fingerprint, lang)
         async with self.store.session() as session:
             await session.execute(
                 sa.update(User).where(User.aad_object_id == aad_id).values(language=lang)
