@@ -39,7 +39,7 @@ from procurement.ports import ChatInstaller, Directory
 from procurement.reminders.service import Reminders
 from procurement.store.database import Store
 from procurement.store.outbox import OutboxWorker
-from settings import Settings, load_settings
+from settings import Settings, async_database_url, load_settings
 
 log = logging.getLogger("innkjop")
 
@@ -64,7 +64,7 @@ class Runtime:
     sender: ProactiveSender
     outbox: OutboxWorker
     reminder_worker: ReminderWorker
-    graph: Any | None = None  # the msgraph-sdk client (None in local mode)
+    graph: GraphServiceClient | None = None  # None in local mode
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -190,7 +190,7 @@ async def build_app(settings: Settings | None = None) -> web.Application:
 async def open_contract_register(database_url: str) -> AsyncIterator[Contracts]:
     """For the import command: a migrated store and the contract register on it."""
     settings = load_settings()
-    store = Store(database_url or settings.effective_database_url)
+    store = Store(async_database_url(database_url) if database_url else settings.effective_database_url)
     graph = None
     try:
         await store.migrate()
@@ -213,17 +213,21 @@ def import_contracts(argv: list[str] | None = None) -> int:
 
 
 def announce(settings: Settings) -> None:
+    """The start-up log line: the mode, the address and the database (password masked)."""
     where = f"http://{settings.host}:{settings.port}/api/messages"
     if settings.local_mode:
         log.warning(
-            "LOCAL MODE: no Entra app configured; anonymous requests accepted from loopback only; "
+            "LOCAL MODE (LOCAL_MODE=true): anonymous requests accepted from loopback only; "
             "Graph replaced by local adapters under %s/; database %s; serving %s",
             settings.data_dir,
-            settings.effective_database_url.split("://")[0],
+            settings.database_url_for_log,
             where,
         )
     else:
-        log.info("serving %s for app %s (JWT validation on)", where, settings.client_id)
+        log.info(
+            "serving %s for app %s (JWT validation on); database %s",
+            where, settings.client_id, settings.database_url_for_log,
+        )
 
 
 def main() -> None:

@@ -1,146 +1,370 @@
-"""Settings read from the environment (and a `.env` file).
+"""Settings read from the environment (and a `.env` file), on pydantic-settings.
 
 Every variable is documented in `.env.example`. The app credentials use the Agents SDK's
 own names (`CONNECTIONS__SERVICE_CONNECTION__SETTINGS__…`) so the SDK's MSAL connection
 manager reads the same values.
+
+Secrets (the client secret, a password in DATABASE_URL, everything handed to the SDK) are
+`SecretStr`: `repr`, `str`, logs and the start-up error messages never show them. Only
+`sdk_connection_env()`, `effective_database_url` and the Graph credential unwrap them.
+
+Local mode (anonymous requests, loopback only, local adapters instead of Graph) runs only
+when asked for with LOCAL_MODE=true: a production deployment that lost its credentials
+refuses to start instead of silently accepting anonymous requests.
 """
 
 from __future__ import annotations
 
-import os
+import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources import PydanticBaseEnvSettingsSource
 
 _CONN = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+_SDK_PREFIXES = ("CONNECTIONS__", "CONNECTIONSMAP__")
+#: Where `load_settings()` looks for `.env` (next to this file, as python-dotenv did).
+DOTENV_PATH = Path(__file__).resolve().parent / ".env"
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_LOCALHOST_NAMES = ("localhost",)
+
+# One accepted form of DATABASE_URL: plain driver names (as hosting platforms give them)
+# are mapped to the async drivers the store uses.
+_URL_PREFIXES = {
+    "postgres://": "postgresql+asyncpg://",
+    "postgresql://": "postgresql+asyncpg://",
+    "postgresql+asyncpg://": "postgresql+asyncpg://",
+    "sqlite:///": "sqlite+aiosqlite:///",
+    "sqlite+aiosqlite:///": "sqlite+aiosqlite:///",
+}
 
 
-def _split_ids(value: str | None) -> frozenset[str]:
-    return frozenset(p.strip().lower() for p in (value or "").split(",") if p.strip())
+def async_database_url(url: str) -> str:
+    """`postgres://`, `postgresql://` → `postgresql+asyncpg://`; `sqlite:///` → `sqlite+aiosqlite:///`.
+
+    The one reading of a database URL (the bot and the import command). Raises ValueError,
+    whose message names the scheme only (never the password), for any other form.
+    """
+    url = url.strip()
+    for prefix, driver in _URL_PREFIXES.items():
+        if url.lower().startswith(prefix):
+            return driver + url[len(prefix) :]
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    got = f"got scheme {scheme!r}" if scheme else "got no scheme"
+    raise ValueError(
+        "DATABASE_URL must start with postgresql://, postgres:// or sqlite:/// "
+        f"(postgresql+asyncpg:// and sqlite+aiosqlite:/// also work), {got}"
+    )
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def is_loopback_host(host: str) -> bool:
+    if host.lower() in _LOCALHOST_NAMES:
+        return True
     try:
-        value = float(raw)
-    except ValueError as err:
-        raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from err
-    if not 0 < value <= 3600:
-        raise SystemExit(f"{name} must be more than 0 and at most 3600 seconds, got {raw!r}")
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _flag(name: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+def _seconds(name: str, raw: object) -> float:
+    try:
+        value = float(str(raw))
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 3600:  # also refuses nan
+        raise ValueError(f"{name} must be more than 0 and at most 3600 seconds, got {raw!r}")
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as err:
-        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from err
+class _MappingSource(PydanticBaseSettingsSource):
+    """A given mapping in place of the environment and `.env` (`load_settings(env)`): only it is read."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = field.validation_alias if isinstance(field.validation_alias, str) else field_name
+        return self._env.get(name), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"sdk_env": _sdk_subset(self._env)}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, name, _ = self.get_field_value(field, field_name)
+            if value is not None and field_name != "sdk_env":
+                found[name] = value
+        return found
 
 
-@dataclass(frozen=True)
-class Settings:
-    port: int = 3978
-    host: str = "127.0.0.1"
-    data_dir: Path = Path("data")
-    database_url: str = ""
-    client_id: str = ""
-    client_secret: str = ""
-    certificate_thumbprint: str = ""
-    certificate_key_file: str = ""
-    tenant_id: str = ""
+# The mapping `load_settings(env)` was given, for `settings_customise_sources` (which takes no
+# arguments of its own); unset, the sources are the environment and `.env`.
+_GIVEN_ENV: ContextVar[Mapping[str, str] | None] = ContextVar("settings_given_env", default=None)
+
+
+class _SdkConnectionSource(PydanticBaseSettingsSource):
+    """All the SDK's own variables (`CONNECTIONS__…`, `CONNECTIONSMAP__…`), environment over `.env`,
+    passed through whole: the SDK reads more of them than this app models (AUTHTYPE, SCOPES, …)."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        self._sources = sources
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        for source in self._sources:  # lowest priority first
+            if isinstance(source, PydanticBaseEnvSettingsSource):
+                env_vars = getattr(source, "env_vars", {})
+                found.update({k: v for k, v in env_vars.items() if v is not None})
+        return {"sdk_env": _sdk_subset(found)}
+
+
+def _sdk_subset(env: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        k: str(v).strip()
+        for k, v in env.items()
+        if k.startswith(_SDK_PREFIXES) and isinstance(v, str) and v.strip()
+    }
+
+
+class Settings(BaseSettings):
+    """The app's configuration. Field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True,
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,  # a ValidationError's text never quotes a value (secrets)
+        env_file=None,  # load_settings names the file
+        validate_default=False,  # the defaults below are already the parsed values
+    )
+
+    port: int = Field(3978, validation_alias="PORT")
+    # Defaults to loopback in local mode and to all interfaces with an app (JWT-checked).
+    host: str = Field("", validation_alias="HOST")
+    data_dir: Path = Field(Path("data"), validation_alias="DATA_DIR")
+    database_url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
+    local_mode: bool = Field(False, validation_alias="LOCAL_MODE")
+    client_id: str = Field("", validation_alias=_CONN + "CLIENTID")
+    client_secret: SecretStr | None = Field(None, validation_alias=_CONN + "CLIENTSECRET")
+    certificate_thumbprint: str = Field("", validation_alias=_CONN + "CERTTHUMBPRINT")
+    certificate_key_file: str = Field("", validation_alias=_CONN + "CERTKEYFILE")
+    tenant_id: str = Field("", validation_alias=_CONN + "TENANTID")
     # Tenant the Teams activities must come from; defaults to the app's tenant.
-    allowed_tenant_id: str = ""
-    procurement_team_id: str = ""
-    intake_channel_id: str = ""
-    followup_channel_id: str = ""
-    procurement_group_id: str = ""
-    procurement_user_ids: frozenset[str] = field(default_factory=frozenset)
-    default_language: str = "nb"
-    teams_app_id: str = ""
-    graph_base_url: str = ""
-    run_workers: bool = True
-    worker_poll_seconds: float = 2.0
-    reminder_poll_seconds: float = 30.0
-    reminder_working_hours: bool = True
-    playground_config: Path = Path(".m365agentsplayground.yml")
-    log_level: str = "INFO"
-    sdk_env: Mapping[str, str] = field(default_factory=dict)
+    allowed_tenant_id: str = Field("", validation_alias="ALLOWED_TENANT_ID")
+    procurement_team_id: str = Field("", validation_alias="PROCUREMENT_TEAM_ID")
+    intake_channel_id: str = Field("", validation_alias="INTAKE_CHANNEL_ID")
+    followup_channel_id: str = Field("", validation_alias="FOLLOWUP_CHANNEL_ID")
+    procurement_group_id: str = Field("", validation_alias="PROCUREMENT_GROUP_ID")
+    # A comma-separated list, not JSON (NoDecode).
+    procurement_user_ids: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias="PROCUREMENT_USER_IDS"
+    )
+    default_language: Literal["nb", "en"] = Field("nb", validation_alias="DEFAULT_LANGUAGE")
+    teams_app_id: str = Field("", validation_alias="TEAMS_APP_ID")
+    graph_base_url: str = Field("", validation_alias="GRAPH_BASE_URL")
+    run_workers: bool = Field(True, validation_alias="RUN_WORKERS")
+    worker_poll_seconds: float = Field(2.0, validation_alias="WORKER_POLL_SECONDS")
+    reminder_poll_seconds: float = Field(30.0, validation_alias="REMINDER_POLL_SECONDS")
+    # REMINDER_WORKING_HOURS=always sends outside working hours (demos, tests).
+    reminder_working_hours: bool = Field(True, validation_alias="REMINDER_WORKING_HOURS")
+    playground_config: Path = Field(
+        Path(".m365agentsplayground.yml"), validation_alias="PLAYGROUND_CONFIG"
+    )
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    # The SDK's own variables; masked, and left out of repr.
+    sdk_env: dict[str, SecretStr] = Field(default_factory=dict, repr=False, exclude=True)
 
-    @property
-    def local_mode(self) -> bool:
-        """No Entra app configured: anonymous requests, loopback only, local adapters."""
-        return not self.client_id
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest priority first: the environment wins over .env; no secrets directory.
+        given = _GIVEN_ENV.get()
+        if given is not None:
+            return init_settings, _MappingSource(settings_cls, given)
+        sdk = _SdkConnectionSource(settings_cls, dotenv_settings, env_settings)
+        return init_settings, sdk, env_settings, dotenv_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_default(cls, data: Any) -> Any:
+        """Strip values; a blank one means "not set" (as a `.env` line `HOST=` does)."""
+        if not isinstance(data, Mapping):
+            return data
+        clean = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+        clean = {k: v for k, v in clean.items() if v != ""}
+        return clean
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, raw: object) -> int:
+        try:
+            value = int(str(raw), 10)
+        except ValueError:
+            raise ValueError(f"PORT must be a whole number, got {raw!r}") from None
+        if not 0 < value < 65536:
+            raise ValueError(f"PORT must be between 1 and 65535, got {raw!r}")
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, raw: object) -> object:
+        async_database_url(str(raw))  # refuses an unknown form early, naming only the scheme
+        return raw
+
+    @field_validator("local_mode", "run_workers", mode="before")
+    @classmethod
+    def _flags(cls, raw: object, info: ValidationInfo) -> bool:
+        return _flag(str(info.field_name).upper(), raw)
+
+    @field_validator("procurement_user_ids", mode="before")
+    @classmethod
+    def _ids(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            return frozenset(p.strip().lower() for p in raw.split(",") if p.strip())
+        return raw
+
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _language(cls, raw: object) -> str:
+        lang = str(raw).strip().lower()
+        if lang not in ("nb", "en"):
+            raise ValueError(f"DEFAULT_LANGUAGE must be nb or en, got {raw!r}")
+        return lang
+
+    @field_validator("graph_base_url", mode="before")
+    @classmethod
+    def _base_url(cls, raw: object) -> str:
+        return str(raw).rstrip("/")
+
+    @field_validator("worker_poll_seconds", "reminder_poll_seconds", mode="before")
+    @classmethod
+    def _poll(cls, raw: object, info: ValidationInfo) -> float:
+        return _seconds(str(info.field_name).upper(), raw)
+
+    @field_validator("reminder_working_hours", mode="before")
+    @classmethod
+    def _working_hours(cls, raw: object) -> bool:
+        return raw if isinstance(raw, bool) else str(raw).lower() != "always"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, raw: object) -> str:
+        return str(raw).upper()
+
+    @model_validator(mode="after")
+    def _explicit_mode(self) -> Settings:
+        if self.local_mode and self.client_id:
+            raise ValueError(
+                "LOCAL_MODE=true and CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID are both set: "
+                "choose one. For Teams, remove LOCAL_MODE; for local development, unset CLIENTID "
+                "(also in .env)."
+            )
+        if not self.local_mode and not self.client_id:
+            raise ValueError(
+                "No Entra app configured and LOCAL_MODE is not set. For Teams, set "
+                "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID, "
+                "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET (or CERTTHUMBPRINT and "
+                "CERTKEYFILE) and CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID. For "
+                "development on this machine, set LOCAL_MODE=true (anonymous requests, loopback only)."
+            )
+        if not self.host:
+            # Frozen model: fill the derived default in place, once, during validation.
+            object.__setattr__(self, "host", "127.0.0.1" if self.local_mode else "0.0.0.0")
+        elif self.local_mode and not is_loopback_host(self.host):
+            raise ValueError(
+                f"LOCAL_MODE=true accepts anonymous requests, so it serves on loopback only: "
+                f"HOST must be 127.0.0.1, ::1 or localhost, got {self.host!r}"
+            )
+        return self
 
     @property
     def effective_database_url(self) -> str:
-        if self.database_url:
-            url = self.database_url
-            # Accept plain driver names as given by hosting platforms.
-            if url.startswith("postgres://"):
-                url = "postgresql://" + url[len("postgres://") :]
-            if url.startswith("postgresql://"):
-                url = "postgresql+asyncpg://" + url[len("postgresql://") :]
-            if url.startswith("sqlite:///"):
-                url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
-            return url
+        """The SQLAlchemy async URL (with its password: for the engine only, never for a log)."""
+        if self.database_url is not None:
+            return async_database_url(self.database_url.get_secret_value())
         return f"sqlite+aiosqlite:///{(self.data_dir / 'innkjop.db').resolve()}"
+
+    @property
+    def database_url_for_log(self) -> str:
+        """`effective_database_url` with any password replaced by ***."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.effective_database_url).render_as_string(hide_password=True)
 
     @property
     def tenant_filter(self) -> str:
         return (self.allowed_tenant_id or self.tenant_id).lower()
 
     def sdk_connection_env(self) -> dict[str, str]:
-        """The environment the SDK's `load_configuration_from_env` should see."""
-        env = {
-            k: v
-            for k, v in self.sdk_env.items()
-            if k.startswith(("CONNECTIONS__", "CONNECTIONSMAP__"))
-        }
+        """The environment the SDK's `load_configuration_from_env` should see (secrets unwrapped)."""
+        env = {k: v.get_secret_value() for k, v in self.sdk_env.items()}
         if self.local_mode:
             env[_CONN + "ANONYMOUS_ALLOWED"] = "true"
         return env
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
-    if env is None:
-        if dotenv:
-            from dotenv import load_dotenv
+def _explain(err: ValidationError) -> str:
+    """The validators' own messages (they name the variable); never an input value."""
+    lines = []
+    for e in err.errors(include_input=False, include_url=False):
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, ValueError):
+            lines.append(str(cause))
+        else:
+            where = ".".join(str(p) for p in e["loc"]) or "settings"
+            lines.append(f"{where}: {e['msg']}")
+    return "\n".join(lines)
 
-            load_dotenv(override=False)
-        env = os.environ
-    lang = env.get("DEFAULT_LANGUAGE", "nb").strip().lower() or "nb"
-    if lang not in ("nb", "en"):
-        raise SystemExit(f"DEFAULT_LANGUAGE must be nb or en, got {lang!r}")
-    return Settings(
-        port=_int(env, "PORT", 3978),
-        host=env.get("HOST", "").strip()
-        or ("127.0.0.1" if not env.get(_CONN + "CLIENTID", "").strip() else "0.0.0.0"),
-        data_dir=Path(env.get("DATA_DIR", "").strip() or "data"),
-        database_url=env.get("DATABASE_URL", "").strip(),
-        client_id=env.get(_CONN + "CLIENTID", "").strip(),
-        client_secret=env.get(_CONN + "CLIENTSECRET", "").strip(),
-        certificate_thumbprint=env.get(_CONN + "CERTTHUMBPRINT", "").strip(),
-        certificate_key_file=env.get(_CONN + "CERTKEYFILE", "").strip(),
-        tenant_id=env.get(_CONN + "TENANTID", "").strip(),
-        allowed_tenant_id=env.get("ALLOWED_TENANT_ID", "").strip(),
-        procurement_team_id=env.get("PROCUREMENT_TEAM_ID", "").strip(),
-        intake_channel_id=env.get("INTAKE_CHANNEL_ID", "").strip(),
-        followup_channel_id=env.get("FOLLOWUP_CHANNEL_ID", "").strip(),
-        procurement_group_id=env.get("PROCUREMENT_GROUP_ID", "").strip(),
-        procurement_user_ids=_split_ids(env.get("PROCUREMENT_USER_IDS")),
-        default_language=lang,
-        teams_app_id=env.get("TEAMS_APP_ID", "").strip(),
-        graph_base_url=env.get("GRAPH_BASE_URL", "").strip().rstrip("/"),
-        run_workers=env.get("RUN_WORKERS", "true").strip().lower() not in ("0", "false", "no"),
-        worker_poll_seconds=_seconds(env, "WORKER_POLL_SECONDS", 2.0),
-        reminder_poll_seconds=_seconds(env, "REMINDER_POLL_SECONDS", 30.0),
-        reminder_working_hours=env.get("REMINDER_WORKING_HOURS", "").strip().lower() != "always",
-        playground_config=Path(env.get("PLAYGROUND_CONFIG", "").strip() or ".m365agentsplayground.yml"),
-        log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
-        sdk_env=dict(env),
-    )
+
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Settings from `env` (a plain mapping: only it is read) or, by default, from the process
+    environment over `.env`. A bad or missing value stops the start (SystemExit) with a message
+    that names the variable and never shows a secret."""
+    token = _GIVEN_ENV.set(dict(env) if env is not None else None)
+    try:
+        return Settings(_env_file=DOTENV_PATH if dotenv and env is None else None)  # type: ignore[call-arg]
+    except ValidationError as err:
+        raise SystemExit(_explain(err)) from None
+    finally:
+        _GIVEN_ENV.reset(token)

@@ -88,8 +88,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    """This environment without the SDK's credentials (local mode), plus `extra`."""
+    """This environment without the SDK's credentials, in local mode (asked for), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONNECTIONS__", "CONNECTIONSMAP__"))}
+    env["LOCAL_MODE"] = "true"
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env

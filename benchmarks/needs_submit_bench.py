@@ -42,7 +42,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from procurement.shared.calendar import OSLO
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -92,7 +92,7 @@ def activity(service_url: str, user: int, kind: str = "message", **extra: Any) -
 
 
 def oslo_today() -> date:
-    return datetime.now(ZoneInfo("Europe/Oslo")).date()
+    return datetime.now(OSLO).date()
 
 
 def submit_values(user: int, n: int) -> dict[str, Any]:

@@ -10,8 +10,10 @@ Teams' limits on: 50/s per app, 7/1 s, 8/2 s, 60/30 s, 1800/h per conversation) 
 separate process, and runs one `ReminderWorker` (from `app.build_runtime`, the product's
 own wiring) until nothing is pending. Reports the sustained delivery rate the stub saw
 (delivered ÷ time from the first to the last delivery) against the 50/s ceiling, lost
-(reminders not delivered exactly once: never on the stub, or not marked delivered),
-duplicates (extra deliveries of a reminder), and the 429s the stub answered.
+(reminders never delivered on the stub, or not marked delivered), duplicates (extra
+deliveries of a reminder: delivery is at least once, and with no process dying between
+Teams accepting a message and our recording it there must be none), and the 429s the stub
+answered.
 
 `due`: seeds `--contracts` contracts with ~4 reminders each (bulk insert; statuses as in
 a register in steady state, 1 % due now) and times `Reminders.claim_due(limit=100)`, the
@@ -64,7 +66,9 @@ from tests.integration.reminder_fixtures import (  # noqa: E402
     seed_people,
 )
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 APP_CEILING = 50.0
 
 
@@ -79,13 +83,19 @@ async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
     import asyncpg
 
     base = make_url(POSTGRES_URL)
-    admin = await asyncpg.connect(host=base.host or "127.0.0.1", port=base.port or 5432,
-                                  user=base.username or "postgres", password=base.password,
-                                  database=base.database or "test")
+    admin = await asyncpg.connect(
+        host=base.host or "127.0.0.1",
+        port=base.port or 5432,
+        user=base.username or "postgres",
+        password=base.password,
+        database=base.database or "test",
+    )
     name = f"innkjop_bench_{uuid.uuid4().hex[:10]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield base.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+        yield base.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+            hide_password=False
+        )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -107,16 +117,20 @@ def _stub_process(conn: Any, rate_limits: bool = True) -> None:
                 command = await loop.run_in_executor(None, conn.recv)
                 if command == "stop":
                     return
-                delivered = [r for r in stub.requests if r.delivered and r.kind in ("send", "reply")]
+                delivered = [
+                    r for r in stub.requests if r.delivered and r.kind in ("send", "reply")
+                ]
                 times = sorted(r.at for r in delivered)
-                conn.send({
-                    "per_reminder": dict(deliveries_per_reminder(r.body for r in delivered)),
-                    "statuses": dict(Counter(r.status for r in stub.requests)),
-                    "first": times[0] if times else None,
-                    "last": times[-1] if times else None,
-                    "max_per_second": _max_in_window(times, 1.0),
-                    "requests": len(stub.requests),
-                })
+                conn.send(
+                    {
+                        "per_reminder": dict(deliveries_per_reminder(r.body for r in delivered)),
+                        "statuses": dict(Counter(r.status for r in stub.requests)),
+                        "first": times[0] if times else None,
+                        "last": times[-1] if times else None,
+                        "max_per_second": _max_in_window(times, 1.0),
+                        "requests": len(stub.requests),
+                    }
+                )
 
     asyncio.run(serve())
 
@@ -159,14 +173,28 @@ class StubProcess:
 # -- (a) sending ----------------------------------------------------------------------------
 
 
-async def bench_send(kind: str, count: int, managers: int, workdir: Path, time_limit: float,
-                     batch: int | None = None, stub_limits: bool = True) -> dict[str, Any]:
+async def bench_send(
+    kind: str,
+    count: int,
+    managers: int,
+    workdir: Path,
+    time_limit: float,
+    batch: int | None = None,
+    stub_limits: bool = True,
+) -> dict[str, Any]:
     async with fresh_database(kind, workdir) as url:
         with StubProcess(stub_limits) as stub:
-            settings = load_settings({
-                "DATABASE_URL": url, "DATA_DIR": str(workdir), "RUN_WORKERS": "false",
-                "FOLLOWUP_CHANNEL_ID": FOLLOWUP_CHANNEL, "REMINDER_WORKING_HOURS": "always",
-            }, dotenv=False)
+            settings = load_settings(
+                {
+                    "LOCAL_MODE": "true",
+                    "DATABASE_URL": url,
+                    "DATA_DIR": str(workdir),
+                    "RUN_WORKERS": "false",
+                    "FOLLOWUP_CHANNEL_ID": FOLLOWUP_CHANNEL,
+                    "REMINDER_WORKING_HOURS": "always",
+                },
+                dotenv=False,
+            )
             runtime = await build_runtime(settings)
             try:
                 people = [manager_id(i) for i in range(managers)]
@@ -189,8 +217,9 @@ async def bench_send(kind: str, count: int, managers: int, workdir: Path, time_l
                     await asyncio.sleep(0.2)  # released after a 429/5xx: wait for its time
                 wall = time.perf_counter() - started
                 async with runtime.store.session() as session:
-                    status = dict((await session.execute(
-                        sa.select(Reminder.id, Reminder.status))).all())
+                    status = dict(
+                        (await session.execute(sa.select(Reminder.id, Reminder.status))).all()
+                    )
             finally:
                 await runtime.store.close()
             seen = stub.report()
@@ -200,23 +229,35 @@ async def bench_send(kind: str, count: int, managers: int, workdir: Path, time_l
     deliveries = sum(per.values())
     rate = (deliveries - 1) / span if span > 0 else 0.0
     return {
-        "db": kind, "count": count, "managers": managers, "batch": worker.batch, "seed_s": round(seed_s, 1),
-        "wall_s": round(wall, 1), "rounds": rounds,
-        "deliveries": deliveries, "sustained_per_s": round(rate, 2),
+        "db": kind,
+        "count": count,
+        "managers": managers,
+        "batch": worker.batch,
+        "seed_s": round(seed_s, 1),
+        "wall_s": round(wall, 1),
+        "rounds": rounds,
+        "deliveries": deliveries,
+        "sustained_per_s": round(rate, 2),
         "of_ceiling_pct": round(100 * rate / APP_CEILING, 1),
         "max_in_any_1s": seen["max_per_second"],
         "lost": len(ids) - len(delivered_ok),
         "duplicates": sum(v - 1 for v in per.values() if v > 1),
-        "http_429": seen["statuses"].get(429, 0), "stub_statuses": seen["statuses"],
+        "http_429": seen["statuses"].get(429, 0),
+        "stub_statuses": seen["statuses"],
         "worker_stats": dict(worker.stats),
     }
 
 
 async def _pending(store: Store) -> int:
     async with store.session() as session:
-        return int(await session.scalar(
-            sa.select(sa.func.count()).select_from(Reminder)
-            .where(Reminder.status.in_(("pending", "escalate")))) or 0)
+        return int(
+            await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Reminder)
+                .where(Reminder.status.in_(("pending", "escalate")))
+            )
+            or 0
+        )
 
 
 # -- (b) finding due reminders ------------------------------------------------------------------
@@ -226,8 +267,10 @@ def _due_select(now: datetime) -> Any:
     """The SELECT inside `Reminders.claim_due` (procurement/reminders_service.py)."""
     return (
         sa.select(Reminder.id)
-        .where(sa.and_(Reminder.status == "pending", Reminder.send_after <= now),
-               sa.or_(Reminder.claimed_until.is_(None), Reminder.claimed_until < now))
+        .where(
+            sa.and_(Reminder.status == "pending", Reminder.send_after <= now),
+            sa.or_(Reminder.claimed_until.is_(None), Reminder.claimed_until < now),
+        )
         .order_by(Reminder.send_after, Reminder.id)
         .limit(100)
     )
@@ -280,7 +323,9 @@ async def bench_due(kind: str, contracts: int, runs: int, workdir: Path) -> dict
                 async with store.engine.begin() as conn:
                     await conn.execute(sa.text("ANALYZE"))
             async with store.session() as session:
-                total = int(await session.scalar(sa.select(sa.func.count()).select_from(Reminder)) or 0)
+                total = int(
+                    await session.scalar(sa.select(sa.func.count()).select_from(Reminder)) or 0
+                )
             reminders = Reminders(store)
             select_ms, claim_ms, esc_ms = [], [], []
             for i in range(runs):
@@ -302,15 +347,20 @@ async def bench_due(kind: str, contracts: int, runs: int, workdir: Path) -> dict
         finally:
             await store.close()
     return {
-        "db": kind, "contracts": contracts, "reminders": total, "by_status": counts,
-        "seed_s": round(seed_s, 1), "runs": runs,
+        "db": kind,
+        "contracts": contracts,
+        "reminders": total,
+        "by_status": counts,
+        "seed_s": round(seed_s, 1),
+        "runs": runs,
         "due_select_ms_p50": round(statistics.median(select_ms), 2),
         "due_select_ms_p90": round(_pct(select_ms, 0.9), 2),
         "claim_due_ms_p50": round(statistics.median(claim_ms), 2),
         "claim_due_ms_p90": round(_pct(claim_ms, 0.9), 2),
         "claim_escalations_ms_p50": round(statistics.median(esc_ms), 2),
         "claim_escalations_ms_p90": round(_pct(esc_ms, 0.9), 2),
-        "plan": plan, "escalation_plan": escalation_plan,
+        "plan": plan,
+        "escalation_plan": escalation_plan,
     }
 
 
@@ -330,35 +380,50 @@ def machine() -> str:
 
 
 def print_send(r: dict[str, Any]) -> None:
-    print(f"[send/{r['db']}] {r['count']} reminders, {r['managers']} managers, batch {r['batch']}: "
-          f"{r['sustained_per_s']}/s sustained = {r['of_ceiling_pct']} % of 50/s "
-          f"(max {r['max_in_any_1s']} in any 1 s); lost {r['lost']}, duplicates {r['duplicates']}, "
-          f"429s {r['http_429']}; worker {r['wall_s']} s in {r['rounds']} rounds (seeding {r['seed_s']} s); "
-          f"stub statuses {r['stub_statuses']}; worker stats {r['worker_stats']}")
+    print(
+        f"[send/{r['db']}] {r['count']} reminders, {r['managers']} managers, batch {r['batch']}: "
+        f"{r['sustained_per_s']}/s sustained = {r['of_ceiling_pct']} % of 50/s "
+        f"(max {r['max_in_any_1s']} in any 1 s); lost {r['lost']}, duplicates {r['duplicates']}, "
+        f"429s {r['http_429']}; worker {r['wall_s']} s in {r['rounds']} rounds (seeding {r['seed_s']} s); "
+        f"stub statuses {r['stub_statuses']}; worker stats {r['worker_stats']}"
+    )
 
 
 def print_due(r: dict[str, Any]) -> None:
-    print(f"[due/{r['db']}] {r['contracts']} contracts, {r['reminders']} reminders {r['by_status']}: "
-          f"due SELECT p50 {r['due_select_ms_p50']} ms (p90 {r['due_select_ms_p90']}), "
-          f"claim_due(100) p50 {r['claim_due_ms_p50']} ms (p90 {r['claim_due_ms_p90']}), "
-          f"claim_escalations(100) p50 {r['claim_escalations_ms_p50']} ms "
-          f"(p90 {r['claim_escalations_ms_p90']}) over {r['runs']} runs "
-          f"(seeding {r['seed_s']} s)")
+    print(
+        f"[due/{r['db']}] {r['contracts']} contracts, {r['reminders']} reminders {r['by_status']}: "
+        f"due SELECT p50 {r['due_select_ms_p50']} ms (p90 {r['due_select_ms_p90']}), "
+        f"claim_due(100) p50 {r['claim_due_ms_p50']} ms (p90 {r['claim_due_ms_p90']}), "
+        f"claim_escalations(100) p50 {r['claim_escalations_ms_p50']} ms "
+        f"(p90 {r['claim_escalations_ms_p90']}) over {r['runs']} runs "
+        f"(seeding {r['seed_s']} s)"
+    )
     print("  due plan: " + r["plan"].replace("\n", "\n        "))
     print("  escalation plan: " + r["escalation_plan"].replace("\n", "\n        "))
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-                           "command": "python -m benchmarks.reminders_bench " + " ".join(sys.argv[1:]),
-                           "send": [], "due": []}
+    out: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "command": "python -m benchmarks.reminders_bench " + " ".join(sys.argv[1:]),
+        "send": [],
+        "due": [],
+    }
     kinds = args.db or ["sqlite"]
     with tempfile.TemporaryDirectory(prefix="reminders-bench-") as tmp:
         workdir = Path(tmp)
         if args.what in ("send", "all"):
             for kind in kinds:
-                r = await bench_send(kind, args.count, args.managers, workdir, args.timeout, args.batch,
-                                    not args.stub_without_limits)
+                r = await bench_send(
+                    kind,
+                    args.count,
+                    args.managers,
+                    workdir,
+                    args.timeout,
+                    args.batch,
+                    not args.stub_without_limits,
+                )
                 print_send(r)
                 out["send"].append(r)
         if args.what in ("due", "all"):
@@ -372,16 +437,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["send", "due", "all"])
-    parser.add_argument("--db", action="append", choices=["sqlite", "postgres"],
-                        help="repeat for both (default sqlite)")
+    parser.add_argument(
+        "--db",
+        action="append",
+        choices=["sqlite", "postgres"],
+        help="repeat for both (default sqlite)",
+    )
     parser.add_argument("--count", type=int, default=10_000, help="due reminders to send")
     parser.add_argument("--managers", type=int, default=2_000)
     parser.add_argument("--contracts", type=int, default=100_000, help="register size for `due`")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--batch", type=int, help="ReminderWorker.batch (default: the product's)")
-    parser.add_argument("--stub-without-limits", action="store_true",
-                        help="the stub answers everything (our limiter still applies): capacity check")
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up sending after this many s")
+    parser.add_argument(
+        "--stub-without-limits",
+        action="store_true",
+        help="the stub answers everything (our limiter still applies): capacity check",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="give up sending after this many s"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -28,6 +28,8 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 from microsoft_agents.hosting.core.app import ApplicationOptions
+from microsoft_agents.hosting.core.authorization import Connections
+from microsoft_agents.hosting.core.storage import Storage
 
 from bot.conversations import Seen
 from cards.render import render_card
@@ -105,8 +107,8 @@ class ProcurementAgent:
         services: Services,
         router: Router,
         roles: RoleResolver,
-        storage: Any,
-        connection_manager: Any,
+        storage: Storage,
+        connection_manager: Connections,
         tenant_filter: str = "",
         bot_app_id: str = "",
         on_turn_done: Callable[[], None] | None = None,

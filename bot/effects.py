@@ -1,8 +1,10 @@
 """Outbox handlers: the side effects of domain changes, performed after commit.
 
-Each is idempotent by what it checks first (a stored message id), so a retry after a
-crash does not post twice except in the short window between Teams accepting a post
-and our recording its id.
+One handler per effect type (`handlers()`, given to the `OutboxWorker` at construction).
+Each post checks its stored message id first (the intake post on the report, the
+submitter's notice on its outbox row) and records it right after the post, so a retry
+never posts twice, except when the process dies between Teams accepting a post and our
+recording its id.
 """
 
 from __future__ import annotations
@@ -10,58 +12,79 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cards.strings import text
 from dialogs import contracts as contracts_dialog
 from dialogs import needs_report as nr_dialog
 from dialogs.services import Services
-from procurement.store.outbox import Effect, Handler, RetryLater
+from procurement.errors import EscalationReason, PermanentError, TransientError, Unreachable
+from procurement.needs.effects import NotifySubmitter, PostIntake, RefreshIntake
+from procurement.needs.record import NeedsReport
+from procurement.store.outbox import Handlers, SentMessages
 
-from .proactive import ProactiveSender, Unreachable
+from .proactive import ProactiveSender
 
 log = logging.getLogger(__name__)
 
 
 class Effects:
-    def __init__(self, services: Services, sender: ProactiveSender, *, intake_channel_id: str) -> None:
+    def __init__(
+        self, services: Services, sender: ProactiveSender, *, intake_channel_id: str
+    ) -> None:
         self.s = services
         self.sender = sender
         self.intake_channel_id = intake_channel_id
+        self.sent = SentMessages(services.store)
 
-    def handlers(self) -> dict[str, Handler]:
+    def handlers(self) -> Handlers:
         return {
-            "needs_report.post_intake": self.post_intake,
-            "needs_report.refresh_intake": self.refresh_intake,
-            "needs_report.notify_submitter": self.notify_submitter,
+            PostIntake: self.post_intake,
+            RefreshIntake: self.refresh_intake,
+            NotifySubmitter: self.notify_submitter,
         }
 
-    async def post_intake(self, effect: Effect) -> None:
-        report = await self.s.needs.load(effect.payload["ref"])
+    async def _intake_card(self, report: NeedsReport) -> dict[str, Any]:
+        refresh_ids = await self.s.people.teams_user_ids(self.s.procurement_user_ids)
+        return nr_dialog.intake_card(report, self.s.default_language, refresh_user_ids=refresh_ids)
+
+    async def post_intake(self, effect: PostIntake) -> None:
+        report = await self.s.needs.load(effect.ref)
         if report is None or report.intake_activity_id:
-            return
+            return  # gone, or posted already (its message id is stored on the report)
         if not self.intake_channel_id:
             log.error("INTAKE_CHANNEL_ID is not set: needs report %s waits for it", report.ref)
-            raise RetryLater(600, "no intake channel configured")
-        card = nr_dialog.intake_card(report, self.s.default_language, refresh_user_ids=await self.s.people.teams_user_ids(self.s.procurement_user_ids))
+            raise TransientError("no intake channel configured", retry_after=600)
+        card = await self._intake_card(report)
         try:
             activity_id = await self.sender.send_card(self.intake_channel_id, card, channel=True)
-        except Unreachable as err:
-            # The section's own channel must get every report: keep trying, loudly.
-            log.error("intake channel unreachable for %s: %s", report.ref, err)
-            raise RetryLater(300, str(err)) from err
+        except (Unreachable, PermanentError) as err:
+            # The section's own channel must get every report (someone may fix the channel or
+            # the bot's credentials meanwhile): keep trying, loudly.
+            log.error("intake channel refused %s (%s): %s", report.ref, err.why, err.reason)
+            raise TransientError(
+                f"intake channel refused the post: {err.why}", retry_after=300
+            ) from err
         await self.s.needs.set_intake_message(report.ref, self.intake_channel_id, activity_id)
 
-    async def refresh_intake(self, effect: Effect) -> None:
-        report = await self.s.needs.load(effect.payload["ref"])
+    async def refresh_intake(self, effect: RefreshIntake) -> None:
+        report = await self.s.needs.load(effect.ref)
         if report is None or not (report.intake_activity_id and report.intake_conversation_id):
             return
-        card = nr_dialog.intake_card(report, self.s.default_language, refresh_user_ids=await self.s.people.teams_user_ids(self.s.procurement_user_ids))
-        await self.sender.update_card(report.intake_conversation_id, report.intake_activity_id, card)
+        card = await self._intake_card(report)
+        await self.sender.update_card(
+            report.intake_conversation_id, report.intake_activity_id, card
+        )
 
-    async def notify_submitter(self, effect: Effect) -> None:
-        report = await self.s.needs.load(effect.payload["ref"])
+    async def notify_submitter(self, effect: NotifySubmitter) -> None:
+        if await self.sent.get(effect):
+            return  # this notice was sent; a retry must not send it again
+        report = await self.s.needs.load(effect.ref)
         if report is None:
             return
         lang = await self.s.people.language_of(report.submitter_aad_id) or self.s.default_language
-        await self.sender.send_to_user(report.submitter_aad_id, nr_dialog.decision_notice_card(report, lang))
+        _, activity_id = await self.sender.send_to_user(
+            report.submitter_aad_id, nr_dialog.decision_notice_card(report, lang)
+        )
+        await self.sent.record(effect, activity_id)
 
 
 class ReminderCardSource:
@@ -80,12 +103,17 @@ class ReminderCardSource:
             lang = await self.s.people.language_of(reminder.recipient_aad_id) or lang
         return contracts_dialog.reminder_card(lang, reminder, contract, asking=True), lang
 
-    async def escalation_card(self, reminder_id: int, reason: str) -> dict[str, Any] | None:
+    async def escalation_card(
+        self, reminder_id: int, reason: EscalationReason
+    ) -> dict[str, Any] | None:
         found = await self.s.reminders.get(reminder_id)
         if found is None:
             return None
         reminder, contract = found
-        return contracts_dialog.escalation_card(self.s.default_language, reminder, contract, reason)
+        lang = self.s.default_language
+        # The code's plain text (and the reference to quote to IT), never an error message.
+        why = text(lang, reason.catalog_key, ref=reason.ref or "–")
+        return contracts_dialog.escalation_card(lang, reminder, contract, why)
 
     async def delivered(self, reminder_id: int) -> None:
         return None

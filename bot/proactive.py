@@ -1,14 +1,14 @@
 """Proactive messages: send or update a card in a stored conversation, within Teams' limits.
 
-Errors are sorted for the outbox: 429 (and 412/502/503/504) are worth retrying later
-(`RetryLater`, honouring Retry-After); 403/404 mean the user blocked or removed the app
-(`Unreachable`).
+The Connector's answers in the one error vocabulary (`procurement.errors`): 429 and
+412/502/503/504 or a network error → `TransientError` (with the Retry-After); 403 → the
+user blocked the bot, 404 → the app was removed (`Unreachable`); 401 and other 4xx →
+`PermanentError`. No stored conversation → `Unreachable("no_reference")`.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 import aiohttp
@@ -17,8 +17,8 @@ from microsoft_agents.hosting.core import ChannelServiceAdapter, TurnContext
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 
 from bot.conversations import People
-from procurement.ports import ChatInstaller, UnreachableUser
-from procurement.store.outbox import RetryLater
+from procurement.errors import PermanentError, TransientError, Unreachable
+from procurement.ports import ChatInstaller
 
 from .agent import card_attachment
 from .rate_limit import SendLimiter
@@ -26,11 +26,6 @@ from .rate_limit import SendLimiter
 log = logging.getLogger(__name__)
 
 RETRYABLE = {412, 429, 502, 503, 504}
-GONE = {403, 404}
-
-
-class Unreachable(UnreachableUser):
-    """The conversation can't be messaged (bot blocked, app removed, no reference)."""
 
 
 class ProactiveSender:
@@ -67,20 +62,24 @@ class ProactiveSender:
         try:
             if self.local_mode:
                 # Anonymous local mode: empty claims, or the SDK tries MSAL and fails.
-                await self.adapter.continue_conversation_with_claims(ClaimsIdentity({}), continuation, callback)
+                await self.adapter.continue_conversation_with_claims(
+                    ClaimsIdentity({}), continuation, callback
+                )
             else:
                 await self.adapter.continue_conversation(self.app_id, continuation, callback)
             if "error" in result:
                 raise result["error"]
         except aiohttp.ClientResponseError as err:
+            what = f"connector answered {err.status}"
             if err.status in RETRYABLE:
-                retry_after = _retry_after(err)
-                raise RetryLater(retry_after, f"connector answered {err.status}") from err
-            if err.status in GONE:
-                raise Unreachable(f"Teams answered {err.status}") from err
-            raise
+                raise TransientError(what, _retry_after(err), status=err.status) from err
+            if err.status == 403:
+                raise Unreachable(what, why="blocked", status=403) from err
+            if err.status == 404:
+                raise Unreachable(what, why="not_installed", status=404) from err
+            raise PermanentError(what, status=err.status) from err
         except (aiohttp.ClientConnectionError, TimeoutError) as err:
-            raise RetryLater(None, f"connector unreachable: {type(err).__name__}") from err
+            raise TransientError(f"connector unreachable: {type(err).__name__}") from err
         return result.get("value")
 
     async def _reference(self, conversation_id: str, channel: bool) -> dict[str, Any]:
@@ -90,16 +89,27 @@ class ProactiveSender:
         if channel and ref is None:
             # A team channel we have not seen a message in: Teams accepts posts to a channel
             # by its id, through the service URL of the same tenant.
-            template = await self.people.any_reference(conversation_type="channel") or await self.people.any_reference()
+            template = (
+                await self.people.any_reference(conversation_type="channel")
+                or await self.people.any_reference()
+            )
             if template is not None:
                 reference = dict(template.reference)
-                reference["conversation"] = {"id": conversation_id, "conversationType": "channel",
-                                             "isGroup": True, "tenantId": template.tenant_id}
+                reference["conversation"] = {
+                    "id": conversation_id,
+                    "conversationType": "channel",
+                    "isGroup": True,
+                    "tenantId": template.tenant_id,
+                }
                 reference.pop("user", None)
                 return reference
-        raise Unreachable(f"no usable reference for conversation {conversation_id}")
+        raise Unreachable(
+            f"no usable reference for conversation {conversation_id}", why="no_reference"
+        )
 
-    async def send_card(self, conversation_id: str, card: dict[str, Any], *, channel: bool = False) -> str:
+    async def send_card(
+        self, conversation_id: str, card: dict[str, Any], *, channel: bool = False
+    ) -> str:
         """Post a card in a conversation; returns the new message id."""
         reference = await self._reference(conversation_id, channel)
         await self.limiter.acquire(conversation_id)
@@ -112,7 +122,9 @@ class ProactiveSender:
 
         return str(await self._continue(reference, work))
 
-    async def update_card(self, conversation_id: str, activity_id: str, card: dict[str, Any]) -> None:
+    async def update_card(
+        self, conversation_id: str, activity_id: str, card: dict[str, Any]
+    ) -> None:
         reference = await self._reference(conversation_id, channel=True)
         await self.limiter.acquire(conversation_id)
 
@@ -134,25 +146,35 @@ class ProactiveSender:
         if ref is not None:
             return ref.conversation_id
         if self.installer is None:
-            raise Unreachable("no personal chat with the user and no Graph installer")
+            raise Unreachable(
+                "no personal chat with the user and no Graph installer", why="not_installed"
+            )
         chat_id = await self.installer.ensure_personal_chat(aad_id)
         template = await self.people.any_reference()
         if template is None:
-            raise Unreachable("no known service URL to reach the installed chat")
+            raise Unreachable(
+                "no known service URL to reach the installed chat", why="no_reference"
+            )
         reference = dict(template.reference)
-        reference["conversation"] = {"id": chat_id, "conversationType": "personal", "tenantId": template.tenant_id}
+        reference["conversation"] = {
+            "id": chat_id,
+            "conversationType": "personal",
+            "tenantId": template.tenant_id,
+        }
         # The Teams user id (29:…) is not known until the user writes; posting to a chat needs
         # only the conversation, and the SDK refuses an empty user id.
         reference.pop("user", None)
-        await self.people.add_reference(chat_id, template.service_url, template.tenant_id, aad_id, reference)
+        await self.people.add_reference(
+            chat_id, template.service_url, template.tenant_id, aad_id, reference
+        )
         return chat_id
 
     async def send_to_user(self, aad_id: str, card: dict[str, Any]) -> tuple[str, str]:
         conversation_id = await self.personal_conversation(aad_id)
         try:
             activity_id = await self.send_card(conversation_id, card)
-        except Unreachable:
-            await self.people.mark_unreachable(aad_id, conversation_id)
+        except Unreachable as gone:
+            await self.people.mark_unreachable(aad_id, conversation_id, gone.why)
             raise
         return conversation_id, activity_id
 
@@ -163,8 +185,3 @@ def _retry_after(err: aiohttp.ClientResponseError) -> float | None:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:
         return None
-
-
-def backoff(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter."""
-    return random.uniform(0, min(cap, base * 2 ** max(0, attempt)))

@@ -18,7 +18,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-CONVERSATION_WINDOWS: tuple[tuple[int, float], ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+CONVERSATION_WINDOWS: tuple[tuple[int, float], ...] = (
+    (7, 1.0),
+    (8, 2.0),
+    (60, 30.0),
+    (1800, 3600.0),
+)
 APP_WINDOWS: tuple[tuple[int, float], ...] = ((50, 1.0),)
 
 
@@ -62,7 +67,9 @@ class SendLimiter:
                 now = self.clock()
                 conv = self.conversations.get(conversation_id)
                 if conv is None:
-                    conv = self.conversations[conversation_id] = _Windows(self.conversation_windows, self.margin)
+                    conv = self.conversations[conversation_id] = _Windows(
+                        self.conversation_windows, self.margin
+                    )
                 wait = max(conv.wait_needed(now), self.app.wait_needed(now))
                 if wait <= 0:
                     conv.sent.append(now)
@@ -73,5 +80,7 @@ class SendLimiter:
             await asyncio.sleep(wait)
 
     def _forget_idle(self, now: float) -> None:
-        for key in [k for k, w in self.conversations.items() if w.wait_needed(now) == 0 and not w.sent]:
+        for key in [
+            k for k, w in self.conversations.items() if w.wait_needed(now) == 0 and not w.sent
+        ]:
             del self.conversations[key]

@@ -33,6 +33,11 @@ class Router:
 
         return register
 
+    def verbs_to(self, handlers: dict[str, VerbHandler]) -> None:
+        """Register verbs whose dialog takes the card data as it is (the common case)."""
+        for name, handler in handlers.items():
+            self.verb(name)(handler)
+
     def text(self, *patterns: str) -> Callable[[TextHandler], TextHandler]:
         """Commands match the whole message, case-insensitively, ignoring surrounding space."""
 

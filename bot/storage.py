@@ -20,7 +20,6 @@ from bot.conversations import _insert
 from procurement.store.database import Store
 from procurement.store.tables import BotState, utcnow
 
-
 ABSENT_SECONDS = 60.0
 
 

@@ -3,11 +3,20 @@
 Templates in `templates/*.json.j2` write values only as `{{ expr }}` outside quotes; the
 environment's `finalize` turns each into a JSON literal, so quotes, braces, `${...}`,
 newlines and emoji in user text can never break the card's JSON.
+
+Teams reads a markdown subset in a TextBlock's `text` and a FactSet fact's `title` and
+`value` (bold, italic, lists, links; its web client also raw HTML such as `<img>`). No
+catalog string uses markdown, so after rendering every one of those strings is escaped
+(`escape_markdown`): whatever a user typed is shown as the text it is, in every card, and
+no dialog can forget it. Everything else is left as it is: input values and labels (Teams
+draws labels as plain text runs), choice and toggle titles (plain text in Teams), action
+titles, data, verbs and urls.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +30,72 @@ from .strings import STRINGS, text
 TEMPLATES = Path(__file__).parent / "templates"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 MAX_CARD_BYTES = 80_000
+
+
+# Escaped wherever they stand: emphasis, code, strikethrough, links and images, raw HTML and
+# autolinks, entity references, tables, blockquotes; and the backslash itself.
+_ALWAYS = frozenset("\\*_`~[]<>&|")
+# A block marker is markdown only at the start of a line (after any indentation).
+_LINE_START = frozenset("#+-=")
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+_ORDERED = re.compile(r"\d{1,9}[.)](?=[ \t]|$)")
+
+
+def escape_markdown(text: str) -> str:
+    """`text` written so that Teams' markdown subset shows it literally.
+
+    Backslash escapes (CommonMark: a backslash before ASCII punctuation shows that
+    character), only where a character could start markup, so the text reads the same in a
+    client that shows a backslash it does not understand. Bare links are broken too: `://`,
+    a scheme's colon and a dot inside a host name get an escape, so neither a GFM autolink
+    nor a linkifier sees an address. Leading indentation, which markdown never shows but would
+    turn into a code block (where escapes stop working), is dropped.
+    """
+    out: list[str] = []
+    for part in _LINE_END.split(text):
+        if _LINE_END.fullmatch(part):
+            out.append(part)
+            continue
+        line = part.lstrip(" \t")
+        ordered = _ORDERED.match(line)
+        marker_at = ordered.end() - 1 if ordered else -1
+        for i, ch in enumerate(line):
+            before = line[i - 1] if i else ""
+            after = line[i + 1] if i + 1 < len(line) else ""
+            if (
+                ch in _ALWAYS
+                or (i == 0 and ch in _LINE_START)
+                or i == marker_at
+                or (ch == "(" and before == "]")
+                or (ch == "{" and "{" in (before, after))
+                or (ch == "/" and after == "/")
+                or (ch == ":" and before.isascii() and before.isalpha() and after.strip() != "")
+                or (ch == "." and before.isalnum() and after.isalpha())
+            ):
+                out.append("\\")
+            out.append(ch)
+    return "".join(out)
+
+
+def _escape_shown_text(node: Any) -> None:
+    """Escape, in place, every string of the card that Teams renders as markdown."""
+    if isinstance(node, list):
+        for item in node:
+            _escape_shown_text(item)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind == "TextBlock" and isinstance(node.get("text"), str):
+        node["text"] = escape_markdown(node["text"])
+    if kind == "FactSet" and isinstance(node.get("facts"), list):
+        for fact in node["facts"]:
+            for key in ("title", "value"):
+                if isinstance(fact, dict) and isinstance(fact.get(key), str):
+                    fact[key] = escape_markdown(fact[key])
+    for key, value in node.items():
+        if key != "data":  # action payloads go back to the bot as they are
+            _escape_shown_text(value)
 
 
 def _finalize(value: Any) -> Markup:
@@ -58,6 +133,7 @@ def render_card(name: str, lang: str, **context: Any) -> dict[str, Any]:
         t=strings, lang=lang, token=context.pop("token", None) or new_token(), **context
     )
     card: dict[str, Any] = json.loads(rendered)
+    _escape_shown_text(card)
     card.setdefault("$schema", CARD_SCHEMA)
     card.setdefault("type", "AdaptiveCard")
     card.setdefault("version", "1.5")

@@ -187,19 +187,8 @@ def reminder_card(lang: str, reminder: ReminderView, contract: ContractView, *, 
     """The reminder as the avtaleforvalter sees it. `asking`: the worker (re)sends it, so a
     snoozed reminder asks afresh instead of showing the snooze."""
     kind = reminder.kind
-    target = _d(reminder.target_date)
     heading = text(lang, f"rm_heading_{kind}", title=contract.title)
-    if kind.startswith("option"):
-        question = text(lang, "rm_question_option", option=reminder.option_number or 1, target=target)
-    elif kind == "control":
-        controls = contract.controls or []
-        idx = reminder.control_index or 0
-        control = controls[idx].get("description") or controls[idx].get("kind") if idx < len(controls) else ""
-        question = text(lang, "rm_question_control", control=control or "", target=target)
-    elif kind == "new_competition":
-        question = text(lang, "rm_question_new_competition", target=target)
-    else:
-        question = text(lang, "rm_question_end", target=target)
+    question = reminder_question(lang, reminder, contract)
     facts = [
         {"title": text(lang, "ct_fact_ref"), "value": contract.external_ref},
         {"title": text(lang, "ct_fact_supplier"), "value": contract.supplier_name},
@@ -229,11 +218,26 @@ def reminder_card(lang: str, reminder: ReminderView, contract: ContractView, *, 
                        reason_error=reason_error, actions=actions)
 
 
+def reminder_question(lang: str, reminder: ReminderView, contract: ContractView) -> str:
+    """What the reminder asks, as plain text (the renderer escapes it once)."""
+    kind = reminder.kind
+    target = _d(reminder.target_date)
+    if kind.startswith("option"):
+        return text(lang, "rm_question_option", option=reminder.option_number or 1, target=target)
+    if kind == "control":
+        controls = contract.controls or []
+        idx = reminder.control_index or 0
+        control = controls[idx].get("description") or controls[idx].get("kind") if idx < len(controls) else ""
+        return text(lang, "rm_question_control", control=control or "", target=target)
+    if kind == "new_competition":
+        return text(lang, "rm_question_new_competition", target=target)
+    return text(lang, "rm_question_end", target=target)
+
+
 def escalation_card(lang: str, reminder: ReminderView, contract: ContractView, reason: str) -> dict[str, Any]:
-    card = reminder_card(lang, reminder, contract)
     body = text(lang, "rm_escalation_body", reason=reason, manager=contract.manager_email or "–")
     return render_card("notice", lang, title=text(lang, "rm_escalation_heading", title=contract.title),
-                       body=body + "\n\n" + card["body"][1]["text"])
+                       body=body + "\n\n" + reminder_question(lang, reminder, contract))
 
 
 async def answer(s: Services, actor: Actor, data: dict[str, Any], answer_kind: str) -> Reply:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from procurement.shared.calendar import OSLO
 
 from bot.conversations import People
 from procurement.contracts.service import Contracts
@@ -14,7 +14,6 @@ from procurement.ports import Directory
 from procurement.reminders.service import Reminders
 from procurement.store.database import Store
 
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 def _now() -> datetime:

@@ -35,7 +35,9 @@ def _read_playground_users(text: str) -> dict[str, Person]:
     def flush() -> None:
         aad = entry.get("aadObjectId", "").lower()
         if aad:
-            person = Person(aad_id=aad, name=entry.get("name", ""), email=entry.get("email", "").lower())
+            person = Person(
+                aad_id=aad, name=entry.get("name", ""), email=entry.get("email", "").lower()
+            )
             for key in (entry.get("email", ""), entry.get("userPrincipleName", ""), aad):
                 if key:
                     people[key.lower()] = person
@@ -76,7 +78,11 @@ class GraphDirectory:
             raise as_integration_error(err, f"look up user {key}") from err
         if user is None or not user.id:
             return None
-        return Person(aad_id=str(user.id).lower(), name=user.display_name or "", email=(user.mail or "").lower())
+        return Person(
+            aad_id=str(user.id).lower(),
+            name=user.display_name or "",
+            email=(user.mail or "").lower(),
+        )
 
 
 class GraphGroupMembership:
@@ -90,7 +96,12 @@ class GraphGroupMembership:
             CheckMemberGroupsPostRequestBody,
         )
 
+        from integrations.graph_client import as_integration_error
+
         body = CheckMemberGroupsPostRequestBody(group_ids=[group_id])
-        result = await self.client.users.by_user_id(user_aad_id).check_member_groups.post(body)
+        try:
+            result = await self.client.users.by_user_id(user_aad_id).check_member_groups.post(body)
+        except Exception as err:
+            raise as_integration_error(err, f"check group membership of {user_aad_id}") from err
         found = result.value if result is not None and result.value else []
         return group_id.lower() in {str(g).lower() for g in found}

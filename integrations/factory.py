@@ -11,7 +11,8 @@ import asyncio
 import logging
 from typing import Any
 
-from procurement.ports import ChatInstaller, Directory, IntegrationError, UnreachableUser
+from procurement.errors import Unreachable
+from procurement.ports import ChatInstaller, Directory
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ class NoGraphInstaller:
     """Local mode has no tenant to install the app in: a user we have no chat with is unreachable."""
 
     async def ensure_personal_chat(self, user_aad_id: str) -> str:
-        raise UnreachableUser("lokal modus: ingen Graph-tilgang for å installere appen")
+        raise Unreachable("local mode: no Graph to install the app with", why="not_installed")
 
 
 def graph_credential(settings: Settings) -> Any:
@@ -31,7 +32,7 @@ def graph_credential(settings: Settings) -> Any:
     return AsyncMsalClientCredential(
         settings.tenant_id,
         settings.client_id,
-        client_secret=settings.client_secret or None,
+        client_secret=settings.client_secret,  # a SecretStr: unwrapped only where msal needs it
         certificate_thumbprint=settings.certificate_thumbprint or None,
         certificate_key_file=settings.certificate_key_file or None,
     )
@@ -41,7 +42,7 @@ def build_graph(settings: Settings) -> Any | None:
     """A GraphServiceClient, or None in local mode. Call inside the running event loop."""
     if settings.local_mode:
         return None
-    if not settings.tenant_id or not (settings.client_secret or settings.certificate_key_file):
+    if not settings.tenant_id or (settings.client_secret is None and not settings.certificate_key_file):
         raise SystemExit(
             "Graph needs CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID and a CLIENTSECRET "
             "(or CERTTHUMBPRINT and CERTKEYFILE)"
@@ -71,13 +72,8 @@ class CatalogChatInstaller:
             return self._installer
 
     async def ensure_personal_chat(self, user_aad_id: str) -> str:
-        try:
-            installer = await self._get()
-        except IntegrationError as err:
-            if err.status == 404:
-                # Not published to the org catalog: nobody can get it installed by us.
-                raise UnreachableUser(f"appen finnes ikke i organisasjonens appkatalog ({self.manifest_id})") from err
-            raise
+        # Not published to the org catalog: `Unreachable("not_in_catalog")` from the lookup.
+        installer = await self._get()
         return await installer.ensure_personal_chat(user_aad_id)
 
 

@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from azure.core.credentials import AccessToken
+from pydantic import SecretStr
 
-from procurement.ports import IntegrationError
+from procurement.errors import PermanentError
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 
 
-class GraphAuthError(IntegrationError):
+class GraphAuthError(PermanentError):
     """No token: wrong tenant/client id, bad or expired secret/certificate, or no consent."""
 
 
@@ -44,7 +45,8 @@ class _MsalApp(Protocol):
 class MsalClientCredential:
     """An azure-identity style credential over `msal.ConfidentialClientApplication`.
 
-    Give either ``client_secret`` or ``certificate_thumbprint`` + ``certificate_key_file``
+    Give either ``client_secret`` (kept as a `SecretStr`, unwrapped only for msal) or
+    ``certificate_thumbprint`` + ``certificate_key_file``
     (a PEM file with the private key; optionally the public certificate too, which enables
     subject name/issuer auth). ``app_factory`` replaces the msal application (tests).
     """
@@ -54,7 +56,7 @@ class MsalClientCredential:
         tenant_id: str,
         client_id: str,
         *,
-        client_secret: str | None = None,
+        client_secret: SecretStr | str | None = None,
         certificate_thumbprint: str | None = None,
         certificate_key_file: str | Path | None = None,
         authority_host: str = DEFAULT_AUTHORITY_HOST,
@@ -62,13 +64,16 @@ class MsalClientCredential:
     ) -> None:
         if not tenant_id or not client_id:
             raise GraphAuthError("Graph credential needs a tenant id and a client id")
-        if app_factory is None and not client_secret and not (certificate_thumbprint and certificate_key_file):
+        secret = SecretStr(client_secret) if isinstance(client_secret, str) else client_secret
+        if secret is not None and len(secret) == 0:
+            secret = None
+        if app_factory is None and secret is None and not (certificate_thumbprint and certificate_key_file):
             raise GraphAuthError(
                 "Graph credential needs a client secret or a certificate (thumbprint and key file)"
             )
         self.tenant_id = tenant_id
         self.client_id = client_id
-        self._secret = client_secret or None
+        self._secret = secret
         self._thumbprint = certificate_thumbprint or None
         self._key_file = Path(certificate_key_file) if certificate_key_file else None
         self._authority = f"{authority_host.rstrip('/')}/{tenant_id}"
@@ -77,12 +82,18 @@ class MsalClientCredential:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the secret
-        kind = "secret" if self._secret else "certificate" if self._thumbprint else "custom"
+        kind = "secret" if self._secret is not None else "certificate" if self._thumbprint else "custom"
         return f"MsalClientCredential(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, {kind})"
 
+    def _scrub(self, text: str) -> str:
+        """`text` with the secret, should msal ever quote it, replaced by ***."""
+        if self._secret is None:
+            return text
+        return text.replace(self._secret.get_secret_value(), "***")
+
     def _client_credential(self) -> str | dict[str, str]:
-        if self._secret:
-            return self._secret
+        if self._secret is not None:
+            return self._secret.get_secret_value()  # the one place the secret leaves its wrapper
         assert self._key_file is not None and self._thumbprint is not None
         try:
             pem = self._key_file.read_text(encoding="utf-8")
@@ -140,8 +151,7 @@ class MsalClientCredential:
             error = str(result.get("error") or "no_token")
             description = str(result.get("error_description") or "").splitlines()
             first = description[0] if description else ""
-            if self._secret and self._secret in first:  # belt and braces
-                first = first.replace(self._secret, "***")
+            first = self._scrub(first)  # belt and braces
             raise GraphAuthError(f"Entra ID refused the token request: {error}: {first}".rstrip(": "),
                                  code=error)
         expires_in = int(result.get("expires_in") or 3599)
@@ -159,7 +169,7 @@ class AsyncMsalClientCredential:
         tenant_id: str,
         client_id: str,
         *,
-        client_secret: str | None = None,
+        client_secret: SecretStr | str | None = None,
         certificate_thumbprint: str | None = None,
         certificate_key_file: str | Path | None = None,
         authority_host: str = DEFAULT_AUTHORITY_HOST,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -44,7 +43,10 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_request_adapter import options as graph_default_options
 from msgraph_core import GraphClientFactory
 
-from procurement.ports import IntegrationError, TransientIntegrationError
+from procurement.errors import IntegrationError, PermanentError, TransientError
+from procurement.shared.backoff import backoff
+
+from .graph_auth import GraphAuthError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,9 @@ def build_graph_client(
         host = urlparse(base).hostname
         if host and host.lower() not in hosts:
             hosts.append(host.lower())
-        auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=hosts)
+        auth = AzureIdentityAuthenticationProvider(
+            credential, scopes=[GRAPH_SCOPE], allowed_hosts=hosts
+        )
     options = dict(graph_default_options)
     retry = RetryHandlerOption(delay=retry_delay, max_retries=max_retries)
     options[retry.get_key()] = retry
@@ -178,7 +182,7 @@ def describe(err: BaseException) -> str:
 
 
 def is_transient(err: BaseException) -> bool:
-    if isinstance(err, TransientIntegrationError):
+    if isinstance(err, TransientError):
         return True
     if isinstance(err, (httpx.TransportError, asyncio.TimeoutError)):
         return True
@@ -186,14 +190,27 @@ def is_transient(err: BaseException) -> bool:
 
 
 def as_integration_error(err: Exception, what: str) -> Exception:
-    """The port-level error for a Graph failure: transient (retry later) or permanent."""
-    if isinstance(err, (TransientIntegrationError, IntegrationError)):
+    """The port-level error for a Graph failure: transient (retry later) or permanent.
+
+    A refused token request (`GraphAuthError`: a wrong or expired secret or certificate)
+    surfaces from inside the Graph call; it becomes `PermanentError(why="sign_in_failed")`.
+    """
+    if isinstance(err, GraphAuthError):
+        return PermanentError(f"{what}: {err.reason}", code=err.code, why="sign_in_failed")
+    if isinstance(err, IntegrationError):
         return err
     if is_transient(err):
-        return TransientIntegrationError(f"{what}: {describe(err)}", retry_after=error_retry_after(err))
+        return TransientError(
+            f"{what}: {describe(err)}",
+            error_retry_after(err),
+            status=error_status(err),
+            code=error_code(err) or None,
+        )
     if not isinstance(err, APIError):
         return err  # a bug or something unexpected: keep it as it is
-    return IntegrationError(f"{what}: {describe(err)}", status=error_status(err), code=error_code(err) or None)
+    return PermanentError(
+        f"{what}: {describe(err)}", status=error_status(err), code=error_code(err) or None
+    )
 
 
 # -- our own retries (octet-stream bodies, upload chunks) -------------------------------------
@@ -203,8 +220,8 @@ def as_integration_error(err: Exception, what: str) -> Exception:
 class RetryPolicy:
     """Attempts and backoff for the requests kiota does not retry.
 
-    The delay is the response's `Retry-After` when given (capped at `max_delay`), else
-    ``base_delay * 2**n`` with jitter, capped at `max_delay`.
+    The delay is the response's `Retry-After` when given (capped at `max_delay`), else the
+    shared `backoff` (``base_delay * 2**n`` with jitter, capped at `max_delay`).
     """
 
     attempts: int = 5
@@ -214,8 +231,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(self.max_delay, retry_after)
-        backoff = self.base_delay * (2**attempt)
-        return min(self.max_delay, backoff * random.uniform(0.75, 1.25))
+        return backoff(attempt, base=self.base_delay, cap=self.max_delay)
 
 
 async def with_retries(
@@ -228,7 +244,7 @@ async def with_retries(
     """Run `call`, retrying Graph's transient answers (`statuses`, by default 408/429/5xx
     gateway errors, and network errors). Only for requests that are safe to repeat.
 
-    After the last attempt a `TransientIntegrationError` carries the last `Retry-After`.
+    After the last attempt a `TransientError` carries the last `Retry-After`.
     """
     for attempt in range(policy.attempts):
         try:
@@ -240,8 +256,11 @@ async def with_retries(
                 raise
             retry_after = error_retry_after(err)
             if attempt + 1 >= policy.attempts:
-                raise TransientIntegrationError(
-                    f"{what}: {describe(err)} after {policy.attempts} attempts", retry_after=retry_after
+                raise TransientError(
+                    f"{what}: {describe(err)} after {policy.attempts} attempts",
+                    retry_after,
+                    status=status,
+                    code=error_code(err) or None,
                 ) from err
             delay = policy.delay(attempt, retry_after)
             log.info("%s: %s, retrying in %.2fs", what, describe(err), delay)
@@ -270,12 +289,22 @@ def drive_item_name(text: str, fallback: str = "Dokument") -> str:
     return cleaned[:250] or fallback
 
 
-def item_path_url(client: GraphServiceClient, drive_id: str, name: str, *, parent_id: str | None = None,
-                  folder_path: str | None = None, suffix: str) -> str:
+def item_path_url(
+    client: GraphServiceClient,
+    drive_id: str,
+    name: str,
+    *,
+    parent_id: str | None = None,
+    folder_path: str | None = None,
+    suffix: str,
+) -> str:
     """``/drives/{d}/items/{parent}:/{name}:/{suffix}`` or ``/drives/{d}/root:/{folder}/{name}:/{suffix}``."""
     drive = quote(drive_id, safe="!")
     if parent_id is not None:
-        return graph_url(client, f"/drives/{drive}/items/{quote(parent_id, safe='!')}:/{quote(name, safe='')}:/{suffix}")
+        return graph_url(
+            client,
+            f"/drives/{drive}/items/{quote(parent_id, safe='!')}:/{quote(name, safe='')}:/{suffix}",
+        )
     parts = [p for p in (folder_path or "").split("/") if p] + [name]
     path = "/".join(quote(p, safe="") for p in parts)
     return graph_url(client, f"/drives/{drive}/root:/{path}:/{suffix}")
@@ -329,12 +358,29 @@ class DriveUploader:
             return await self._put_small(drive_id, name, content, parent_id, folder_path, what)
         return await self._put_session(drive_id, name, content, parent_id, folder_path, what)
 
-    async def _put_small(self, drive_id: str, name: str, content: bytes, parent_id: str | None,
-                         folder_path: str | None, what: str) -> UploadedItem:
-        url = item_path_url(self.client, drive_id, name, parent_id=parent_id, folder_path=folder_path,
-                            suffix="content")
+    async def _put_small(
+        self,
+        drive_id: str,
+        name: str,
+        content: bytes,
+        parent_id: str | None,
+        folder_path: str | None,
+        what: str,
+    ) -> UploadedItem:
+        url = item_path_url(
+            self.client,
+            drive_id,
+            name,
+            parent_id=parent_id,
+            folder_path=folder_path,
+            suffix="content",
+        )
         # Any builder's `with_url` sends to the raw url; this one knows the octet-stream PUT.
-        builder = self.client.drives.by_drive_id(drive_id).items.by_drive_item_id("_").content.with_url(url)
+        builder = (
+            self.client.drives.by_drive_id(drive_id)
+            .items.by_drive_item_id("_")
+            .content.with_url(url)
+        )
 
         async def put() -> Any:
             return await builder.put(content)
@@ -344,11 +390,14 @@ class DriveUploader:
         except Exception as err:
             raise as_integration_error(err, what) from err
         if item is None or not item.id:
-            raise IntegrationError(f"{what}: Graph returned no item")
-        return UploadedItem(item.id, item.name or name, item.web_url or "", int(item.size or len(content)))
+            raise PermanentError(f"{what}: Graph returned no item")
+        return UploadedItem(
+            item.id, item.name or name, item.web_url or "", int(item.size or len(content))
+        )
 
-    async def _create_session(self, drive_id: str, name: str, parent_id: str | None,
-                              folder_path: str | None, what: str) -> str:
+    async def _create_session(
+        self, drive_id: str, name: str, parent_id: str | None, folder_path: str | None, what: str
+    ) -> str:
         from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_post_request_body import (
             CreateUploadSessionPostRequestBody,
         )
@@ -356,45 +405,67 @@ class DriveUploader:
             DriveItemUploadableProperties,
         )
 
-        url = item_path_url(self.client, drive_id, name, parent_id=parent_id, folder_path=folder_path,
-                            suffix="createUploadSession")
+        url = item_path_url(
+            self.client,
+            drive_id,
+            name,
+            parent_id=parent_id,
+            folder_path=folder_path,
+            suffix="createUploadSession",
+        )
         body = CreateUploadSessionPostRequestBody(
             item=DriveItemUploadableProperties(
-                name=name, additional_data={"@microsoft.graph.conflictBehavior": self.conflict_behavior}
+                name=name,
+                additional_data={"@microsoft.graph.conflictBehavior": self.conflict_behavior},
             )
         )
-        builder = (self.client.drives.by_drive_id(drive_id).items.by_drive_item_id("_")
-                   .create_upload_session.with_url(url))
+        builder = (
+            self.client.drives.by_drive_id(drive_id)
+            .items.by_drive_item_id("_")
+            .create_upload_session.with_url(url)
+        )
         try:
             session = await builder.post(body)  # JSON: kiota retries 429/503/504 itself
         except Exception as err:
             raise as_integration_error(err, f"{what} (create upload session)") from err
         if session is None or not session.upload_url:
-            raise IntegrationError(f"{what}: no upload url in the upload session")
+            raise PermanentError(f"{what}: no upload url in the upload session")
         return session.upload_url
 
-    async def _put_session(self, drive_id: str, name: str, content: bytes, parent_id: str | None,
-                           folder_path: str | None, what: str) -> UploadedItem:
+    async def _put_session(
+        self,
+        drive_id: str,
+        name: str,
+        content: bytes,
+        parent_id: str | None,
+        folder_path: str | None,
+        what: str,
+    ) -> UploadedItem:
         upload_url = await self._create_session(drive_id, name, parent_id, folder_path, what)
         if self.upload_http is not None:
             return await self._chunk_loop(self.upload_http, upload_url, content, name, what)
         async with httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0)) as http:
             return await self._chunk_loop(http, upload_url, content, name, what)
 
-    async def _chunk_loop(self, http: httpx.AsyncClient, upload_url: str, content: bytes, name: str,
-                          what: str) -> UploadedItem:
+    async def _chunk_loop(
+        self, http: httpx.AsyncClient, upload_url: str, content: bytes, name: str, what: str
+    ) -> UploadedItem:
         total = len(content)
         offset, limit = 0, total - 1
         failures = 0
         while True:
             end = min(offset + self.chunk_size, limit + 1, total) - 1
-            headers = {"Content-Range": f"bytes {offset}-{end}/{total}",
-                       "Content-Type": "application/octet-stream"}
+            headers = {
+                "Content-Range": f"bytes {offset}-{end}/{total}",
+                "Content-Type": "application/octet-stream",
+            }
             retry_after: float | None = None
             try:
                 # No Authorization header: the upload url is pre-authenticated, and a Graph
                 # token sent there can be refused (401) or leak to another host.
-                response = await http.put(upload_url, content=content[offset:end + 1], headers=headers)
+                response = await http.put(
+                    upload_url, content=content[offset : end + 1], headers=headers
+                )
             except httpx.TransportError as err:
                 status, body, detail = 0, {}, type(err).__name__
             else:
@@ -403,8 +474,12 @@ class DriveUploader:
                 detail = f"{status} {_odata_code(body)}".strip()
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if status in (200, 201):
-                return UploadedItem(str(body.get("id", "")), str(body.get("name") or name),
-                                    str(body.get("webUrl") or ""), int(body.get("size") or total))
+                return UploadedItem(
+                    str(body.get("id", "")),
+                    str(body.get("name") or name),
+                    str(body.get("webUrl") or ""),
+                    int(body.get("size") or total),
+                )
             if status == 202:
                 next_range = _first_range(body.get("nextExpectedRanges"), total)
                 if next_range is None:  # everything received but no item yet: ask for the status
@@ -414,26 +489,41 @@ class DriveUploader:
                 else:  # no progress: the server wants the same bytes again
                     failures += 1
                     if failures >= self.policy.attempts:
-                        raise TransientIntegrationError(f"{what}: upload session makes no progress at {offset}")
+                        raise TransientError(
+                            f"{what}: upload session makes no progress at {offset}"
+                        )
                 offset, limit = next_range
                 continue
             if status == 404:
-                raise TransientIntegrationError(f"{what}: upload session expired or gone ({detail})")
+                raise TransientError(f"{what}: upload session expired or gone ({detail})")
             if status and status < 500 and status not in (408, 416, 429):
-                raise IntegrationError(f"{what}: chunk refused ({detail})", status=status,
-                                       code=_odata_code(body) or None)
+                raise PermanentError(
+                    f"{what}: chunk refused ({detail})",
+                    status=status,
+                    code=_odata_code(body) or None,
+                )
             failures += 1
             if failures >= self.policy.attempts:
-                raise TransientIntegrationError(f"{what}: chunk failed {failures} times ({detail})",
-                                                retry_after=retry_after)
+                raise TransientError(
+                    f"{what}: chunk failed {failures} times ({detail})",
+                    retry_after,
+                    status=status or None,
+                )
             delay = self.policy.delay(failures - 1, retry_after)
-            log.info("%s: chunk at %d answered %s, retrying in %.2fs", what, offset, detail or status, delay)
+            log.info(
+                "%s: chunk at %d answered %s, retrying in %.2fs",
+                what,
+                offset,
+                detail or status,
+                delay,
+            )
             await self.sleep(delay)
             # Ask the session what it still needs (a chunk may have landed despite the error).
             offset, limit = await self._session_status(http, upload_url, total, what)
 
-    async def _session_status(self, http: httpx.AsyncClient, upload_url: str, total: int,
-                              what: str) -> tuple[int, int]:
+    async def _session_status(
+        self, http: httpx.AsyncClient, upload_url: str, total: int, what: str
+    ) -> tuple[int, int]:
         for attempt in range(self.policy.attempts):
             try:
                 response = await http.get(upload_url)
@@ -443,12 +533,16 @@ class DriveUploader:
                 next_range = _first_range(_json(response).get("nextExpectedRanges"), total)
                 if next_range is not None:
                     return next_range
-                raise IntegrationError(f"{what}: upload session has no missing range but no item")
+                raise PermanentError(f"{what}: upload session has no missing range but no item")
             if response is not None and response.status_code == 404:
-                raise TransientIntegrationError(f"{what}: upload session expired or gone")
-            retry_after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+                raise TransientError(f"{what}: upload session expired or gone")
+            retry_after = (
+                parse_retry_after(response.headers.get("Retry-After"))
+                if response is not None
+                else None
+            )
             await self.sleep(self.policy.delay(attempt, retry_after))
-        raise TransientIntegrationError(f"{what}: upload session status unavailable")
+        raise TransientError(f"{what}: upload session status unavailable")
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -480,3 +574,8 @@ def _first_range(ranges: Any, total: int) -> tuple[int, int] | None:
             if start < total:
                 parsed.append((start, min(end, total - 1)))
     return min(parsed) if parsed else None
+
+
+def odata_literal(value: str) -> str:
+    """A string inside an OData `$filter` literal ('…'): quotes doubled."""
+    return value.replace("'", "''")

@@ -1,7 +1,7 @@
 """Local mode (no tenant): the ports implemented with files under the data directory.
 
 - `LocalChatInstaller`: there is no tenant to install the app in, so a user without a stored
-  conversation is unreachable (`UnreachableUser`).
+  conversation is unreachable (`Unreachable`, "not_installed").
 - `LocalRoomProvisioner`: ``<data>/rooms/<team>/<channel>/`` with the folders and files.
 - `LocalListMirror`: ``<data>/lists/<list>.json``, items upserted by key.
 - `LocalArchiveStore`: ``<data>/archive/<folder>/<file>`` plus ``<file>.metadata.json``.
@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from procurement.ports import IntegrationError, RoomInfo, UnreachableUser, channel_display_name
+from procurement.errors import PermanentError, Unreachable
+from procurement.ports import RoomInfo, channel_display_name
 
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
@@ -36,7 +37,7 @@ def safe_segment(text: str, fallback: str = "_") -> str:
 def _inside(root: Path, *segments: str) -> Path:
     path = root.joinpath(*segments).resolve()
     if path != root and root not in path.parents:
-        raise IntegrationError(f"path escapes the data directory: {path}")
+        raise PermanentError(f"path escapes the data directory: {path}")
     return path
 
 
@@ -56,14 +57,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode(
+        "utf-8"
+    )
 
 
 class LocalChatInstaller:
-    """Without Graph the app can't be installed for anyone: always `UnreachableUser`."""
+    """Without Graph the app can't be installed for anyone: always `Unreachable`."""
 
     async def ensure_personal_chat(self, user_aad_id: str) -> str:
-        raise UnreachableUser("lokal modus: ingen Graph-tilgang")
+        raise Unreachable("local mode: no Graph to install the app with", why="not_installed")
 
 
 class LocalRoomProvisioner:
@@ -80,25 +83,42 @@ class LocalRoomProvisioner:
     ) -> RoomInfo:
         return await asyncio.to_thread(self._create, team_id, name, description, folders, files)
 
-    def _create(self, team_id: str, name: str, description: str, folders: list[str],
-                files: list[tuple[str, bytes]]) -> RoomInfo:
+    def _create(
+        self,
+        team_id: str,
+        name: str,
+        description: str,
+        folders: list[str],
+        files: list[tuple[str, bytes]],
+    ) -> RoomInfo:
         team, channel = safe_segment(team_id, "team"), safe_segment(channel_display_name(name))
         room = _inside(self.root, team, channel)
         room.mkdir(parents=True, exist_ok=True)
         info_file = room / ".channel.json"
         if not info_file.exists():
-            _write_atomic(info_file, _json_bytes({
-                "displayName": name, "description": description, "teamId": team_id,
-                "createdDateTime": datetime.now(UTC).isoformat(),
-            }))
+            _write_atomic(
+                info_file,
+                _json_bytes(
+                    {
+                        "displayName": name,
+                        "description": description,
+                        "teamId": team_id,
+                        "createdDateTime": datetime.now(UTC).isoformat(),
+                    }
+                ),
+            )
         for folder in folders:
             _inside(room, *self._segments(folder)).mkdir(parents=True, exist_ok=True)
         for file_name, content in files:
             segments = self._segments(file_name) or ["Dokument"]
             _write_atomic(_inside(room, *segments), content)
         relative = f"{team}/{channel}"
-        return RoomInfo(channel_id=f"local:{relative}", web_url=room.as_uri(), drive_id="local-rooms",
-                        folder_id=relative)
+        return RoomInfo(
+            channel_id=f"local:{relative}",
+            web_url=room.as_uri(),
+            drive_id="local-rooms",
+            folder_id=relative,
+        )
 
     @staticmethod
     def _segments(path: str) -> list[str]:
@@ -127,7 +147,13 @@ class LocalListMirror:
                 item["modified"] = now
                 break
         else:
-            item = {"id": str(data["next_id"]), "key": key, "fields": values, "created": now, "modified": now}
+            item = {
+                "id": str(data["next_id"]),
+                "key": key,
+                "fields": values,
+                "created": now,
+                "modified": now,
+            }
             data["next_id"] += 1
             data["items"].append(item)
         _write_atomic(path, _json_bytes(data))
@@ -145,7 +171,9 @@ class LocalArchiveStore:
     def __init__(self, data_dir: str | Path) -> None:
         self.root = Path(data_dir).resolve() / "archive"
 
-    async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
+    async def upload(
+        self, folder: str, filename: str, content: bytes, metadata: dict[str, str]
+    ) -> str:
         return await asyncio.to_thread(self._upload, folder, filename, content, metadata)
 
     def _upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:

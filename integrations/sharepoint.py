@@ -29,7 +29,8 @@ from msgraph.generated.models.field_value_set import FieldValueSet
 from msgraph.generated.models.list_item import ListItem
 from msgraph.generated.sites.item.lists.item.items.items_request_builder import ItemsRequestBuilder
 
-from procurement.ports import IntegrationError
+from integrations.graph_client import odata_literal
+from procurement.errors import PermanentError
 
 from .graph_client import (
     DriveUploader,
@@ -43,10 +44,6 @@ from .graph_client import (
 log = logging.getLogger(__name__)
 
 PREFER_NON_INDEXED = "HonorNonIndexedQueriesWarningMayFailRandomly"
-
-
-def _odata_literal(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def field_value(value: object) -> object:
@@ -70,7 +67,9 @@ class GraphListMirror:
     """`ListMirror` over a SharePoint site's lists. `key_field` is the column holding the key
     (internal name; ``Title`` by default)."""
 
-    def __init__(self, client: GraphServiceClient, site_id: str, *, key_field: str = "Title") -> None:
+    def __init__(
+        self, client: GraphServiceClient, site_id: str, *, key_field: str = "Title"
+    ) -> None:
         self.client = client
         self.site_id = site_id
         self.key_field = key_field
@@ -84,7 +83,9 @@ class GraphListMirror:
         existing = await self._find(list_id, key)
         if existing is not None:
             try:
-                await lists.items.by_list_item_id(existing).fields.patch(FieldValueSet(additional_data=values))
+                await lists.items.by_list_item_id(existing).fields.patch(
+                    FieldValueSet(additional_data=values)
+                )
             except Exception as err:
                 raise as_integration_error(err, f"update item {key!r} in {list_name!r}") from err
             return existing
@@ -93,7 +94,7 @@ class GraphListMirror:
         except Exception as err:
             raise as_integration_error(err, f"create item {key!r} in {list_name!r}") from err
         if created is None or not created.id:
-            raise IntegrationError(f"create item {key!r} in {list_name!r}: Graph returned no item")
+            raise PermanentError(f"create item {key!r} in {list_name!r}: Graph returned no item")
         return created.id
 
     async def _list_id(self, list_name: str) -> str:
@@ -101,20 +102,25 @@ class GraphListMirror:
         if cached:
             return cached
         try:
-            found = await self.client.sites.by_site_id(self.site_id).lists.by_list_id(list_name).get()
+            found = (
+                await self.client.sites.by_site_id(self.site_id).lists.by_list_id(list_name).get()
+            )
         except Exception as err:
             if error_status(err) == 404:
-                raise IntegrationError(f"SharePoint list {list_name!r} not found on the site", status=404) from err
+                raise PermanentError(
+                    f"SharePoint list {list_name!r} not found on the site", status=404
+                ) from err
             raise as_integration_error(err, f"get list {list_name!r}") from err
         if found is None or not found.id:
-            raise IntegrationError(f"SharePoint list {list_name!r}: no id")
+            raise PermanentError(f"SharePoint list {list_name!r}: no id")
         self._list_ids[list_name] = found.id
         return found.id
 
     async def _find(self, list_id: str, key: str) -> str | None:
         items = self.client.sites.by_site_id(self.site_id).lists.by_list_id(list_id).items
         query = ItemsRequestBuilder.ItemsRequestBuilderGetQueryParameters(
-            expand=["fields"], filter=f"fields/{self.key_field} eq '{_odata_literal(key)}'",
+            expand=["fields"],
+            filter=f"fields/{self.key_field} eq '{odata_literal(key)}'",
         )
         config: RequestConfiguration[ItemsRequestBuilder.ItemsRequestBuilderGetQueryParameters] = (
             RequestConfiguration(query_parameters=query)
@@ -124,7 +130,7 @@ class GraphListMirror:
             page = await items.get(config)
         except Exception as err:
             raise as_integration_error(err, f"find item {key!r}") from err
-        for item in (page.value if page and page.value else []):
+        for item in page.value if page and page.value else []:
             data = item.fields.additional_data if item.fields else {}
             if item.id and str(data.get(self.key_field, key)) == key:
                 return item.id
@@ -152,19 +158,34 @@ class GraphArchiveStore:
         self.drive_id = drive_id
         self.root_folder = root_folder.strip("/")
         self.uploader = DriveUploader(
-            client, small_upload_limit=small_upload_limit, chunk_size=chunk_size, policy=upload_policy,
-            upload_http=upload_http, conflict_behavior="replace", sleep=sleep,
+            client,
+            small_upload_limit=small_upload_limit,
+            chunk_size=chunk_size,
+            policy=upload_policy,
+            upload_http=upload_http,
+            conflict_behavior="replace",
+            sleep=sleep,
         )
 
-    async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
+    async def upload(
+        self, folder: str, filename: str, content: bytes, metadata: dict[str, str]
+    ) -> str:
         parts = [drive_item_name(p) for p in f"{self.root_folder}/{folder}".split("/") if p.strip()]
-        item = await self.uploader.upload(self.drive_id, drive_item_name(filename), content,
-                                          folder_path="/".join(parts))
+        item = await self.uploader.upload(
+            self.drive_id, drive_item_name(filename), content, folder_path="/".join(parts)
+        )
         if metadata:
-            url = graph_url(self.client, f"/drives/{quote(self.drive_id, safe='!')}/items/"
-                                         f"{quote(item.id, safe='!')}/listItem/fields")
-            builder = (self.client.sites.by_site_id("_").lists.by_list_id("_").items.by_list_item_id("_")
-                       .fields.with_url(url))
+            url = graph_url(
+                self.client,
+                f"/drives/{quote(self.drive_id, safe='!')}/items/"
+                f"{quote(item.id, safe='!')}/listItem/fields",
+            )
+            builder = (
+                self.client.sites.by_site_id("_")
+                .lists.by_list_id("_")
+                .items.by_list_item_id("_")
+                .fields.with_url(url)
+            )
             values = {name: field_value(value) for name, value in metadata.items()}
             try:
                 await builder.patch(FieldValueSet(additional_data=values))

@@ -1,12 +1,7 @@
 """Ports: what the domain needs from the outside world, implemented in `integrations/`.
 
-Errors every adapter raises (and callers such as the outbox sort):
-
-- `UnreachableUser`: the person can't be reached (app blocked, user unknown); retrying won't help.
-- `TransientIntegrationError`: a passing failure (429, 5xx after the adapter's own retries,
-  a network error, a channel's files folder that is still being provisioned); try again later,
-  after `retry_after` seconds when known.
-- `IntegrationError`: anything else that retrying won't fix (permission missing, bad request).
+Every adapter raises the errors of `procurement.errors` (`TransientError`, `PermanentError`,
+`Unreachable`); callers such as the outbox and the reminder worker sort by them.
 """
 
 from __future__ import annotations
@@ -14,33 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Protocol
-
-
-class IntegrationError(Exception):
-    """A failure of an outside system that retrying will not fix (401/403/400 and the like)."""
-
-    def __init__(self, reason: str = "", status: int | None = None, code: str | None = None) -> None:
-        super().__init__(reason or "integration failure")
-        self.reason = reason
-        self.status = status
-        self.code = code
-
-
-class UnreachableUser(Exception):
-    """The person can't be reached (app blocked or removed, user unknown); retrying won't help."""
-
-    def __init__(self, reason: str = "") -> None:
-        super().__init__(reason or "unreachable")
-        self.reason = reason
-
-
-class TransientIntegrationError(Exception):
-    """A passing failure (429, 5xx after retries); try again later."""
-
-    def __init__(self, reason: str = "", retry_after: float | None = None) -> None:
-        super().__init__(reason or "transient failure")
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -68,8 +36,9 @@ class ChatInstaller(Protocol):
     async def ensure_personal_chat(self, user_aad_id: str) -> str:
         """The id of the bot's personal chat with the user, installing the app for them if needed.
 
-        Raises `UnreachableUser` (blocked, unknown user, app not allowed) or
-        `TransientIntegrationError` (throttled or unavailable after retries).
+        Raises `Unreachable` (blocked, unknown user, app not allowed by policy),
+        `TransientError` (throttled or unavailable after retries) or `PermanentError`
+        (the app lacks a permission, its secret is refused).
         """
         ...
 
@@ -99,7 +68,9 @@ class ListMirror(Protocol):
 
 
 class ArchiveStore(Protocol):
-    async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
+    async def upload(
+        self, folder: str, filename: str, content: bytes, metadata: dict[str, str]
+    ) -> str:
         """Store a document in the archive library under `folder` with metadata; returns its url."""
         ...
 

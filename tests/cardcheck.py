@@ -12,7 +12,14 @@ schema does not know are checked by hand and removed from the copy given to the 
 Our rules: version at most 1.5; size under Teams' limit (the renderer's `MAX_CARD_BYTES`,
 80 000 bytes of UTF-8 JSON); every input has an `id` and a `label`; ids are unique; every
 `Action.Execute` has a namespaced verb (`area.action`) and `data` holding the same `verb`
-(an `Action.Submit` carrying a `verb` in its data obeys the same rule, it is the fallback).
+(an `Action.Submit` carrying a `verb` in its data obeys the same rule, it is the fallback);
+every string Teams renders as markdown (a TextBlock's `text`, a fact's `title` and `value`)
+shows as plain text: read by a CommonMark parser with raw HTML, GFM strikethrough and tables
+and a linkifier turned on (more than Teams renders), it yields no element but paragraphs and
+line breaks, so no link, emphasis, list, heading, image or HTML a user typed comes alive.
+
+    shown_text(s)   what such a string shows (`read_markdown`) — for comparing with input
+    shown_card(c)   a copy of the card with those strings as shown (for substring checks)
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ import copy
 import json
 import re
 from functools import lru_cache
+from html.parser import HTMLParser
 from importlib import resources
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
+from markdown_it import MarkdownIt
 
 from cards.render import MAX_CARD_BYTES
 
@@ -198,6 +207,88 @@ def _describe(err: ValidationError) -> list[str]:
     return _describe(deeper) if deeper is not None else [f"{where}: {err.message[:300]}"]
 
 
+# -- markdown ----------------------------------------------------------------------------------
+
+PLAIN_ELEMENTS = frozenset({"p", "br"})
+_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: before ASCII punctuation
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": True, "linkify": True}).enable(
+        ["linkify", "strikethrough", "table"]
+    )
+
+
+class _Reader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append(tag if tag != "a" else f"a href={dict(attrs).get('href')!r}")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def read_markdown(source: str) -> tuple[list[str], str]:
+    """(elements other than paragraphs and line breaks, text shown) of `source` as markdown.
+
+    The text has its whitespace runs joined to one space (markdown does not show them) and
+    NUL as U+FFFD (CommonMark's replacement)."""
+    reader = _Reader()
+    reader.feed(_markdown().render(source))
+    reader.close()
+    markup = [e for e in reader.elements if e not in PLAIN_ELEMENTS]
+    return markup, " ".join("".join(reader.text).split())
+
+
+def plain(text: str) -> str:
+    """`text` as `read_markdown` shows plain text: whitespace runs as one space, NUL as U+FFFD."""
+    return " ".join(text.replace("\x00", "\ufffd").split())
+
+
+def shown_text(source: str) -> str:
+    """What a string a card renders as markdown shows: its backslash escapes removed."""
+    return _BACKSLASH_ESCAPE.sub(r"\1", source)
+
+
+def markdown_strings(card: Any) -> list[tuple[str, dict[str, Any], str]]:
+    """(where, object, key) of every string in the card that Teams renders as markdown."""
+    out: list[tuple[str, dict[str, Any], str]] = []
+    for path, obj in _walk(card):
+        if obj.get("type") == "TextBlock" and isinstance(obj.get("text"), str):
+            out.append((_where((*path, "text")), obj, "text"))
+        if obj.get("type") == "FactSet" and isinstance(obj.get("facts"), list):
+            for i, fact in enumerate(obj["facts"]):
+                for key in ("title", "value"):
+                    if isinstance(fact, dict) and isinstance(fact.get(key), str):
+                        out.append((_where((*path, "facts", i, key)), fact, key))
+    return out
+
+
+def shown_card(card: Any) -> Any:
+    """A copy of `card` whose markdown strings are replaced by what they show."""
+    copied = copy.deepcopy(card)
+    for _, obj, key in markdown_strings(copied):
+        obj[key] = shown_text(obj[key])
+    return copied
+
+
+def _markdown_problems(card: Any) -> list[str]:
+    problems: list[str] = []
+    for where, obj, key in markdown_strings(card):
+        markup, _ = read_markdown(obj[key])
+        if markup:
+            problems.append(f"{where}: shows markup {sorted(set(markup))[:3]}, not text: {obj[key][:80]!r}")
+    return problems
+
+
 def card_problems(card: Any) -> list[str]:
     """Everything wrong with `card`, as readable lines (empty when the card is fine)."""
     if not isinstance(card, dict):
@@ -223,6 +314,7 @@ def card_problems(card: Any) -> list[str]:
 
     clean = _strip_teams_extensions(card, problems)
     problems += _schema_problems(clean)
+    problems += _markdown_problems(card)
 
     ids: dict[str, str] = {}
     for path, obj in _walk(card):

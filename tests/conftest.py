@@ -8,10 +8,12 @@
 - ``store``: a migrated ``procurement.store.Store`` on ``db_url`` (so also both databases).
 - ``new_database``: a factory for more fresh databases in one test,
   ``await new_database("postgres")`` → URL.
+- ``local_mode_environment`` (autouse): ``LOCAL_MODE=true`` in ``os.environ`` unless set.
 - ``make_settings(**env)``: ``settings.Settings`` from ``load_settings(env, dotenv=False)`` with
-  ``DATA_DIR=tmp_path`` and ``RUN_WORKERS=false``; keyword names are the environment
-  variables (``make_settings(DATABASE_URL=db_url, ALLOWED_TENANT_ID="…")``); a value of
-  ``None`` removes a default.
+  ``DATA_DIR=tmp_path``, ``RUN_WORKERS=false`` and ``LOCAL_MODE=true`` (left out when the
+  overrides give the app a CLIENTID); keyword names are the environment variables
+  (``make_settings(DATABASE_URL=db_url, ALLOWED_TENANT_ID="…")``); a value of ``None``
+  removes a default.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ POSTGRES_URL = os.environ.get(
 DATABASE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 NewDatabase = Callable[[str], Awaitable[str]]
+
+APP_CLIENT_ID_VAR = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID"
 
 
 async def _admin_connection() -> Any:
@@ -108,12 +112,23 @@ async def store(db_url: str) -> AsyncIterator[Store]:
         await s.close()
 
 
+@pytest.fixture(autouse=True)
+def local_mode_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOCAL_MODE=true in the environment, as `./dev test` sets it: code that reads settings
+    from the environment (the import command, bots started as processes) runs in local mode.
+    A test that wants otherwise deletes or replaces it."""
+    if "LOCAL_MODE" not in os.environ:
+        monkeypatch.setenv("LOCAL_MODE", "true")
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """`make_settings(DATABASE_URL=…, ALLOWED_TENANT_ID=…)` → Settings, as from the environment."""
 
     def make(**overrides: str | None) -> Settings:
         env: dict[str, str | None] = {"DATA_DIR": str(tmp_path), "RUN_WORKERS": "false"}
+        if not (overrides.get(APP_CLIENT_ID_VAR) or "").strip():
+            env["LOCAL_MODE"] = "true"  # local mode is asked for, as ./dev run does
         env.update(overrides)
         return load_settings({k: v for k, v in env.items() if v is not None}, dotenv=False)
 

@@ -43,14 +43,26 @@ from aiohttp import web
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 
 # (limit, window seconds), per conversation, as documented for Teams bots.
-CONVERSATION_LIMITS: tuple[tuple[int, float], ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+CONVERSATION_LIMITS: tuple[tuple[int, float], ...] = (
+    (7, 1.0),
+    (8, 2.0),
+    (60, 30.0),
+    (1800, 3600.0),
+)
 # Per app (per bot, per tenant) over all conversations.
 APP_LIMITS: tuple[tuple[int, float], ...] = ((50, 1.0),)
 
 FAULT_BODIES: dict[int, dict[str, Any]] = {
-    403: {"error": {"code": "ConversationBlockedByUser", "message": "User blocked the conversation with the bot."}},
+    403: {
+        "error": {
+            "code": "ConversationBlockedByUser",
+            "message": "User blocked the conversation with the bot.",
+        }
+    },
     404: {"error": {"code": "ConversationNotFound", "message": "Conversation not found."}},
-    412: {"error": {"code": "PreconditionFailed", "message": "Precondition failed, please try again."}},
+    412: {
+        "error": {"code": "PreconditionFailed", "message": "Precondition failed, please try again."}
+    },
     429: {"error": {"code": "Throttled", "message": "Too many requests."}},
     500: {"error": {"code": "InternalServerError", "message": "An error has occurred."}},
     502: {"error": {"code": "BadGateway", "message": "Bad gateway."}},
@@ -96,13 +108,20 @@ def adaptive_cards(activity: dict[str, Any]) -> list[dict[str, Any]]:
     """The Adaptive Card contents among an activity's attachments."""
     out = []
     for att in activity.get("attachments") or []:
-        if isinstance(att, dict) and att.get("contentType") == CARD_TYPE and isinstance(att.get("content"), dict):
+        if (
+            isinstance(att, dict)
+            and att.get("contentType") == CARD_TYPE
+            and isinstance(att.get("content"), dict)
+        ):
             out.append(att["content"])
     return out
 
 
 def card_texts(card: Any) -> list[str]:
-    """Every string in a card, depth first: handy for `"…" in " ".join(card_texts(c))`."""
+    """Every string in a card, depth first: handy for `"…" in " ".join(card_texts(c))`.
+    Text that Teams renders as markdown is given as shown (its escapes removed)."""
+    from tests.cardcheck import shown_card
+
     out: list[str] = []
 
     def walk(node: Any) -> None:
@@ -115,7 +134,7 @@ def card_texts(card: Any) -> list[str]:
             for value in node:
                 walk(value)
 
-    walk(card)
+    walk(shown_card(card))
     return out
 
 
@@ -250,9 +269,7 @@ class ConnectorStub:
         """Activities delivered (sent or replied) to a conversation, or to all, in order."""
         if conversation_id is not None:
             return list(self._delivered.get(conversation_id, []))
-        return [
-            r.body for r in self.requests if r.delivered and r.kind in ("send", "reply")
-        ]
+        return [r.body for r in self.requests if r.delivered and r.kind in ("send", "reply")]
 
     def cards(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         """Adaptive Card contents delivered to a conversation (or to all), in order."""
@@ -269,7 +286,9 @@ class ConnectorStub:
         return {cid: len(items) for cid, items in self._delivered.items() if items}
 
     def refused(self, status: int | None = None) -> list[Request]:
-        return [r for r in self.requests if not r.delivered and (status is None or r.status == status)]
+        return [
+            r for r in self.requests if not r.delivered and (status is None or r.status == status)
+        ]
 
     def duplicates(self, conversation_id: str | None = None) -> dict[str, int]:
         """Idempotency markers delivered more than once: marker → count."""
@@ -306,7 +325,9 @@ class ConnectorStub:
         windows = self._app_windows
         if conversation_id:
             if conversation_id not in self._conv_windows:
-                self._conv_windows[conversation_id] = [_Window(n, w) for n, w in self.conversation_limits]
+                self._conv_windows[conversation_id] = [
+                    _Window(n, w) for n, w in self.conversation_limits
+                ]
             windows = self._conv_windows[conversation_id] + windows
         waits = [w.wait(now) for w in windows]
         wait = max(waits, default=0.0)
@@ -338,7 +359,9 @@ class ConnectorStub:
         try:
             body = await request.json() if request.can_read_body else None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"error": {"code": "BadArgument", "message": "bad JSON"}}, status=400)
+            return web.json_response(
+                {"error": {"code": "BadArgument", "message": "bad JSON"}}, status=400
+            )
         if self.delay:
             await asyncio.sleep(self.delay)
         now = time.monotonic()

@@ -14,7 +14,11 @@ JSON shapes (see the `_routes` table), and the behaviours that matter:
   (a request carrying ``Authorization`` gets 401), chunks checked for ``Content-Range``,
   contiguity (416), 320 KiB multiples (400), ``nextExpectedRanges`` in 202 answers;
 - installedApps: POST 201 (no body) / 409, filtered GET with ``$expand=teamsApp``, GET chat;
-  unknown users → 404, blocked users → 403;
+  unknown users → 404, blocked users → 403 (an app permission policy);
+- application permissions: ``server.revoke("AppCatalog.Read.All")`` makes the endpoints that
+  need it answer 403 ``Forbidden`` "Missing role permissions on the request…" as Graph does
+  (installedApps need ``TeamsAppInstallation.ReadWriteSelfForUser.All``, the catalog
+  ``AppCatalog.Read.All``);
 - SharePoint lists: get by id or title, items filtered by ``fields/X eq '…'`` (400 without the
   ``Prefer: HonorNonIndexedQueriesWarningMayFailRandomly`` header unless indexed), create,
   PATCH fields; ``PATCH /drives/{d}/items/{i}/listItem/fields`` (unknown columns → 400).
@@ -43,6 +47,8 @@ CHUNK_UNIT = 320 * 1024
 MAX_CHUNK = 60 * 1024 * 1024
 PREFER_NON_INDEXED = "HonorNonIndexedQueriesWarningMayFailRandomly"
 TENANT_ID = "00000000-0000-4000-8000-0000000000aa"
+INSTALL_PERMISSION = "TeamsAppInstallation.ReadWriteSelfForUser.All"
+CATALOG_PERMISSION = "AppCatalog.Read.All"
 
 _DEFAULT_FAULT_CODES = {
     429: ("TooManyRequests", "Too many requests. Retry after the time in the Retry-After header."),
@@ -61,10 +67,20 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def graph_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    body = {"error": {"code": code, "message": message,
-                      "innerError": {"date": _now()[:19], "request-id": _new_id(),
-                                     "client-request-id": _new_id()}}}
+def graph_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": _now()[:19],
+                "request-id": _new_id(),
+                "client-request-id": _new_id(),
+            },
+        }
+    }
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -222,6 +238,7 @@ class GraphTestServer:
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        self.revoked: set[str] = set()  # application permissions the app does not have
         self.users: dict[str, dict[str, Any]] = {}
         self.catalog: dict[str, dict[str, Any]] = {}
         self.installations: dict[str, dict[str, Installation]] = {}  # user -> installation id -> …
@@ -237,26 +254,53 @@ class GraphTestServer:
             ("POST", re.compile(r"^/users/([^/]+)/checkMemberGroups$"), self._check_member_groups),
             ("POST", re.compile(r"^/users/([^/]+)/teamwork/installedApps$"), self._install_app),
             ("GET", re.compile(r"^/users/([^/]+)/teamwork/installedApps$"), self._list_installed),
-            ("GET", re.compile(r"^/users/([^/]+)/teamwork/installedApps/([^/]+)/chat$"), self._installed_chat),
+            (
+                "GET",
+                re.compile(r"^/users/([^/]+)/teamwork/installedApps/([^/]+)/chat$"),
+                self._installed_chat,
+            ),
             ("GET", re.compile(r"^/appCatalogs/teamsApps$"), self._list_catalog),
             ("POST", re.compile(r"^/teams$"), self._create_team),
             ("GET", re.compile(r"^/teams/([^/]+)/operations/([^/]+)$"), self._get_operation),
             ("GET", re.compile(r"^/teams/([^/]+)$"), self._get_team),
             ("POST", re.compile(r"^/teams/([^/]+)/channels$"), self._create_channel),
             ("GET", re.compile(r"^/teams/([^/]+)/channels$"), self._list_channels),
-            ("GET", re.compile(r"^/teams/([^/]+)/channels/([^/]+)/filesFolder$"), self._files_folder),
+            (
+                "GET",
+                re.compile(r"^/teams/([^/]+)/channels/([^/]+)/filesFolder$"),
+                self._files_folder,
+            ),
             ("GET", re.compile(r"^/teams/([^/]+)/channels/([^/]+)$"), self._get_channel),
             ("POST", re.compile(r"^/drives/([^/]+)/items/([^/:]+)/children$"), self._create_child),
-            ("PUT", re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+):/content$"), self._put_content),
-            ("POST", re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+):/createUploadSession$"),
-             self._create_session),
-            ("PATCH", re.compile(r"^/drives/([^/]+)/items/([^/:]+)/listItem/fields$"), self._patch_item_fields),
-            ("GET", re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+?):?$"), self._get_by_path),
+            (
+                "PUT",
+                re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+):/content$"),
+                self._put_content,
+            ),
+            (
+                "POST",
+                re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+):/createUploadSession$"),
+                self._create_session,
+            ),
+            (
+                "PATCH",
+                re.compile(r"^/drives/([^/]+)/items/([^/:]+)/listItem/fields$"),
+                self._patch_item_fields,
+            ),
+            (
+                "GET",
+                re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+?):?$"),
+                self._get_by_path,
+            ),
             ("GET", re.compile(r"^/drives/([^/]+)/items/([^/:]+)$"), self._get_item),
             ("GET", re.compile(r"^/sites/([^/]+)/lists/([^/]+)$"), self._get_list),
             ("GET", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items$"), self._list_items),
             ("POST", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items$"), self._create_list_item),
-            ("PATCH", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items/([^/]+)/fields$"), self._patch_list_item),
+            (
+                "PATCH",
+                re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items/([^/]+)/fields$"),
+                self._patch_list_item,
+            ),
         ]
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -286,33 +330,67 @@ class GraphTestServer:
 
     # -- seeding ------------------------------------------------------------------------------
 
-    def add_user(self, user_id: str | None = None, display_name: str = "", *, blocked: bool = False,
-                 mail: str = "", groups: tuple[str, ...] = ()) -> str:
+    def add_user(
+        self,
+        user_id: str | None = None,
+        display_name: str = "",
+        *,
+        blocked: bool = False,
+        mail: str = "",
+        groups: tuple[str, ...] = (),
+    ) -> str:
         user_id = (user_id or _new_id()).lower()
-        self.users[user_id] = {"id": user_id, "displayName": display_name, "blocked": blocked,
-                               "mail": mail, "groups": {g.lower() for g in groups}}
+        self.users[user_id] = {
+            "id": user_id,
+            "displayName": display_name,
+            "blocked": blocked,
+            "mail": mail,
+            "groups": {g.lower() for g in groups},
+        }
         return user_id
 
-    def add_catalog_app(self, app_id: str | None = None, *, external_id: str | None = None,
-                        display_name: str = "Innkjøpsassistenten") -> str:
+    def add_catalog_app(
+        self,
+        app_id: str | None = None,
+        *,
+        external_id: str | None = None,
+        display_name: str = "Innkjøpsassistenten",
+    ) -> str:
         app_id = app_id or _new_id()
-        self.catalog[app_id] = {"id": app_id, "externalId": external_id or _new_id(),
-                                "displayName": display_name, "distributionMethod": "organization"}
+        self.catalog[app_id] = {
+            "id": app_id,
+            "externalId": external_id or _new_id(),
+            "displayName": display_name,
+            "distributionMethod": "organization",
+        }
         return app_id
 
-    def add_drive(self, drive_id: str | None = None, *, columns: set[str] | None = None,
-                  web_url: str | None = None) -> str:
-        drive_id = drive_id or "b!" + base64.urlsafe_b64encode(uuid.uuid4().bytes * 2).decode().rstrip("=")
+    def add_drive(
+        self,
+        drive_id: str | None = None,
+        *,
+        columns: set[str] | None = None,
+        web_url: str | None = None,
+    ) -> str:
+        drive_id = drive_id or "b!" + base64.urlsafe_b64encode(
+            uuid.uuid4().bytes * 2
+        ).decode().rstrip("=")
         root = Item(id=self._item_id(), name="root", parent_id=None, is_folder=True)
-        drive = Drive(id=drive_id, web_url=web_url or f"https://contoso.sharepoint.com/sites/x/{drive_id[-6:]}",
-                      root_id=root.id, columns=columns)
+        drive = Drive(
+            id=drive_id,
+            web_url=web_url or f"https://contoso.sharepoint.com/sites/x/{drive_id[-6:]}",
+            root_id=root.id,
+            columns=columns,
+        )
         drive.items[root.id] = root
         self.drives[drive_id] = drive
         return drive_id
 
     def add_team(self, team_id: str | None = None, display_name: str = "Innkjøp") -> str:
         team_id = team_id or _new_id()
-        drive_id = self.add_drive(web_url=f"https://contoso.sharepoint.com/sites/{quote(display_name)}/Shared%20Documents")
+        drive_id = self.add_drive(
+            web_url=f"https://contoso.sharepoint.com/sites/{quote(display_name)}/Shared%20Documents"
+        )
         team = Team(id=team_id, display_name=display_name, description=None, drive_id=drive_id)
         self.teams[team_id] = team
         self._add_channel(team, "General", "The general channel", ready=True)
@@ -325,22 +403,50 @@ class GraphTestServer:
 
     def add_list(self, site_id: str, display_name: str, *, indexed: set[str] | None = None) -> str:
         list_id = _new_id()
-        self.sites[site_id][list_id] = SpList(id=list_id, display_name=display_name, indexed=indexed or set())
+        self.sites[site_id][list_id] = SpList(
+            id=list_id, display_name=display_name, indexed=indexed or set()
+        )
         return list_id
 
-    def fail_next(self, method: str, path_regex: str, status: int, headers: dict[str, str] | None = None,
-                  times: int = 1, body: Any = None, *, after: int = 0) -> None:
+    def revoke(self, *permissions: str) -> None:
+        """Take application permissions from the app (admin consent withdrawn, never granted)."""
+        self.revoked.update(permissions)
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        body: Any = None,
+        *,
+        after: int = 0,
+    ) -> None:
         """Answer the next `times` requests matching `method` ("*" for any) and `path_regex`
         (searched in the decoded path, e.g. ``/v1.0/teams/…`` or ``/upload/…``) with `status`
         (a Graph error body unless `body` is given), letting the first `after` matches pass."""
-        self.faults.append(Fault(method.upper(), re.compile(path_regex), status, dict(headers or {}), times,
-                                 body, after))
+        self.faults.append(
+            Fault(
+                method.upper(),
+                re.compile(path_regex),
+                status,
+                dict(headers or {}),
+                times,
+                body,
+                after,
+            )
+        )
 
     # -- inspection ---------------------------------------------------------------------------
 
     def requests_matching(self, method: str, path_regex: str) -> list[RecordedRequest]:
         pattern = re.compile(path_regex)
-        return [r for r in self.requests if (method == "*" or r.method == method.upper()) and pattern.search(r.path)]
+        return [
+            r
+            for r in self.requests
+            if (method == "*" or r.method == method.upper()) and pattern.search(r.path)
+        ]
 
     def team_channel(self, team_id: str, name: str) -> Channel | None:
         for channel in self.teams[team_id].channels.values():
@@ -366,34 +472,46 @@ class GraphTestServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         record = RecordedRequest(
-            method=request.method, path=request.path, query=dict(request.query),
-            headers={k.lower(): v for k, v in request.headers.items()}, body=body, time=time.monotonic(),
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            time=time.monotonic(),
         )
         self.requests.append(record)
         response = await self._answer(request, record, body)
         record.status = response.status
         return response
 
-    async def _answer(self, request: web.Request, record: RecordedRequest, body: bytes) -> web.StreamResponse:
+    async def _answer(
+        self, request: web.Request, record: RecordedRequest, body: bytes
+    ) -> web.StreamResponse:
         path = request.path
         if path.startswith("/upload/"):
             fault = self._take_fault(request.method, path)
             if fault is not None:
                 return self._fault_response(fault)
-            return await self._upload_url(request, path[len("/upload/"):], body)
+            return await self._upload_url(request, path[len("/upload/") :], body)
         if not path.startswith("/v1.0/"):
             return graph_error(404, "NotFound", f"No route for {path}")
         if request.headers.get("Authorization", "") != f"Bearer {self.token}":
-            return graph_error(401, "InvalidAuthenticationToken",
-                               "Access token is empty." if "Authorization" not in request.headers
-                               else "Access token validation failure. Invalid audience.",
-                               {"WWW-Authenticate": 'Bearer realm="", authorization_uri='
-                                '"https://login.microsoftonline.com/common/oauth2/authorize", '
-                                'client_id="00000003-0000-0000-c000-000000000000"'})
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token is empty."
+                if "Authorization" not in request.headers
+                else "Access token validation failure. Invalid audience.",
+                {
+                    "WWW-Authenticate": 'Bearer realm="", authorization_uri='
+                    '"https://login.microsoftonline.com/common/oauth2/authorize", '
+                    'client_id="00000003-0000-0000-c000-000000000000"'
+                },
+            )
         fault = self._take_fault(request.method, path)
         if fault is not None:
             return self._fault_response(fault)
-        relative = path[len("/v1.0"):]
+        relative = path[len("/v1.0") :]
         for method, pattern, handler in self._routes:
             if method != request.method:
                 continue
@@ -405,7 +523,11 @@ class GraphTestServer:
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
-            if fault.times > 0 and fault.method in ("*", method.upper()) and fault.path.search(path):
+            if (
+                fault.times > 0
+                and fault.method in ("*", method.upper())
+                and fault.path.search(path)
+            ):
                 if fault.after > 0:
                     fault.after -= 1
                     continue
@@ -417,7 +539,9 @@ class GraphTestServer:
     def _fault_response(fault: Fault) -> web.Response:
         if fault.body is not None:
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
-        code, message = _DEFAULT_FAULT_CODES.get(fault.status, ("generalException", "Injected failure."))
+        code, message = _DEFAULT_FAULT_CODES.get(
+            fault.status, ("generalException", "Injected failure.")
+        )
         return graph_error(fault.status, code, message, fault.headers)
 
     def _item_id(self) -> str:
@@ -433,13 +557,31 @@ class GraphTestServer:
 
     # -- users and app installations ----------------------------------------------------------
 
+    def _permission_error(self, needed: str) -> web.Response | None:
+        """Graph's answer when the token lacks the role an endpoint needs."""
+        if needed not in self.revoked:
+            return None
+        granted = ", ".join(sorted({INSTALL_PERMISSION, CATALOG_PERMISSION} - self.revoked))
+        return graph_error(
+            403,
+            "Forbidden",
+            f"Missing role permissions on the request. API requires one of "
+            f"'{needed}'. Roles on the request '{granted}'.",
+        )
+
     def _user_or_error(self, user_id: str) -> tuple[dict[str, Any] | None, web.Response | None]:
+        missing = self._permission_error(INSTALL_PERMISSION)
+        if missing is not None:
+            return None, missing
         user = self.users.get(user_id.lower())
         if user is None:
-            return None, graph_error(404, "NotFound", f"User '{user_id}' was not found in the tenant.")
+            return None, graph_error(
+                404, "NotFound", f"User '{user_id}' was not found in the tenant."
+            )
         if user["blocked"]:
-            return None, graph_error(403, "Forbidden",
-                                     "The app is blocked by an app permission policy for this user.")
+            return None, graph_error(
+                403, "Forbidden", "The app is blocked by an app permission policy for this user."
+            )
         return user, None
 
     def _find_user(self, key: str) -> dict[str, Any] | None:
@@ -448,32 +590,50 @@ class GraphTestServer:
             (u for u in self.users.values() if u["mail"] and u["mail"].lower() == key), None
         )
 
-    async def _get_user(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _get_user(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         key = match.group(1)
         user = self._find_user(key)
         if user is None:
-            return graph_error(404, "Request_ResourceNotFound",
-                               f"Resource '{key}' does not exist or one of its queried reference-property "
-                               "objects are not present.")
-        return web.json_response({
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
-            "id": user["id"], "displayName": user["displayName"], "mail": user["mail"] or None,
-            "userPrincipalName": user["mail"] or f"{user['id']}@example.onmicrosoft.com",
-        })
+            return graph_error(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{key}' does not exist or one of its queried reference-property "
+                "objects are not present.",
+            )
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+                "id": user["id"],
+                "displayName": user["displayName"],
+                "mail": user["mail"] or None,
+                "userPrincipalName": user["mail"] or f"{user['id']}@example.onmicrosoft.com",
+            }
+        )
 
-    async def _check_member_groups(self, request: web.Request, match: re.Match[str],
-                                   raw: bytes) -> web.StreamResponse:
+    async def _check_member_groups(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         user = self._find_user(match.group(1))
         if user is None:
-            return graph_error(404, "Request_ResourceNotFound", f"Resource '{match.group(1)}' does not exist.")
+            return graph_error(
+                404, "Request_ResourceNotFound", f"Resource '{match.group(1)}' does not exist."
+            )
         wanted = self._body(raw).get("groupIds")
         if not isinstance(wanted, list) or not wanted or len(wanted) > 20:
             return graph_error(400, "Request_BadRequest", "groupIds must hold 1 to 20 ids.")
         value = [g for g in wanted if isinstance(g, str) and g.lower() in user["groups"]]
-        return web.json_response({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)",
-                                  "value": value})
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)",
+                "value": value,
+            }
+        )
 
-    async def _install_app(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _install_app(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         user, error = self._user_or_error(match.group(1))
         if error is not None:
             return error
@@ -488,21 +648,36 @@ class GraphTestServer:
         installed = self.installations.setdefault(user["id"], {})
         if any(i.app_id == app_id for i in installed.values()):
             return graph_error(409, "Conflict", "App is already installed.")
-        installation_id = base64.urlsafe_b64encode(f"{user['id']}##{app_id}".encode()).decode().rstrip("=")
+        installation_id = (
+            base64.urlsafe_b64encode(f"{user['id']}##{app_id}".encode()).decode().rstrip("=")
+        )
         chat_id = f"19:{user['id']}_{self.bot_id.split(':', 1)[-1]}@unq.gbl.spaces"
         installed[installation_id] = Installation(installation_id, app_id, chat_id)
         return web.Response(status=201)
 
-    async def _list_catalog(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _list_catalog(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
+        missing = self._permission_error(CATALOG_PERMISSION)
+        if missing is not None:
+            return missing
         wanted_filter = request.query.get("$filter")
         wanted = _odata_literal(wanted_filter, "externalId") if wanted_filter else None
         if wanted_filter and wanted is None:
             return graph_error(400, "BadRequest", f"Unsupported filter: {wanted_filter}")
-        value = [app for app in self.catalog.values() if wanted is None or app["externalId"] == wanted]
-        return web.json_response({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#appCatalogs/teamsApps",
-                                  "value": value})
+        value = [
+            app for app in self.catalog.values() if wanted is None or app["externalId"] == wanted
+        ]
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#appCatalogs/teamsApps",
+                "value": value,
+            }
+        )
 
-    async def _list_installed(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _list_installed(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         user, error = self._user_or_error(match.group(1))
         if error is not None:
             return error
@@ -516,17 +691,23 @@ class GraphTestServer:
         for installation in self.installations.get(user["id"], {}).values():
             if wanted_app is not None and installation.app_id != wanted_app:
                 continue
-            entry: dict[str, Any] = {"@odata.type": "#microsoft.graph.userScopeTeamsAppInstallation",
-                                     "id": installation.id}
+            entry: dict[str, Any] = {
+                "@odata.type": "#microsoft.graph.userScopeTeamsAppInstallation",
+                "id": installation.id,
+            }
             if "teamsApp" in expand:
                 entry["teamsApp"] = self.catalog[installation.app_id]
             value.append(entry)
-        return web.json_response({
-            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#users('{user['id']}')/teamwork/installedApps",
-            "value": value,
-        })
+        return web.json_response(
+            {
+                "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#users('{user['id']}')/teamwork/installedApps",
+                "value": value,
+            }
+        )
 
-    async def _installed_chat(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _installed_chat(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         user, error = self._user_or_error(match.group(1))
         if error is not None:
             return error
@@ -534,33 +715,63 @@ class GraphTestServer:
         installation = self.installations.get(user["id"], {}).get(match.group(2))
         if installation is None:
             return graph_error(404, "NotFound", "Installation not found.")
-        return web.json_response({
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#chats/$entity",
-            "id": installation.chat_id, "topic": None, "createdDateTime": _now(),
-            "lastUpdatedDateTime": _now(), "chatType": "oneOnOne", "webUrl": None,
-            "tenantId": TENANT_ID, "onlineMeetingInfo": None, "viewpoint": None,
-        })
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#chats/$entity",
+                "id": installation.chat_id,
+                "topic": None,
+                "createdDateTime": _now(),
+                "lastUpdatedDateTime": _now(),
+                "chatType": "oneOnOne",
+                "webUrl": None,
+                "tenantId": TENANT_ID,
+                "onlineMeetingInfo": None,
+                "viewpoint": None,
+            }
+        )
 
     # -- teams and channels -------------------------------------------------------------------
 
     def _team_json(self, team: Team) -> dict[str, Any]:
-        return {"id": team.id, "displayName": team.display_name, "description": team.description,
-                "isArchived": False, "webUrl": f"https://teams.microsoft.com/l/team/19%3a{team.id}%40thread.tacv2/conversations?groupId={team.id}&tenantId={TENANT_ID}"}
+        return {
+            "id": team.id,
+            "displayName": team.display_name,
+            "description": team.description,
+            "isArchived": False,
+            "webUrl": f"https://teams.microsoft.com/l/team/19%3a{team.id}%40thread.tacv2/conversations?groupId={team.id}&tenantId={TENANT_ID}",
+        }
 
     def _channel_json(self, team: Team, channel: Channel) -> dict[str, Any]:
         return {
-            "id": channel.id, "createdDateTime": _now(), "displayName": channel.display_name,
-            "description": channel.description, "isFavoriteByDefault": None, "email": "",
-            "tenantId": TENANT_ID, "membershipType": channel.membership_type,
-            "webUrl": (f"https://teams.microsoft.com/l/channel/{quote(channel.id, safe='')}/"
-                       f"{quote(channel.display_name, safe='')}?groupId={team.id}&tenantId={TENANT_ID}"),
+            "id": channel.id,
+            "createdDateTime": _now(),
+            "displayName": channel.display_name,
+            "description": channel.description,
+            "isFavoriteByDefault": None,
+            "email": "",
+            "tenantId": TENANT_ID,
+            "membershipType": channel.membership_type,
+            "webUrl": (
+                f"https://teams.microsoft.com/l/channel/{quote(channel.id, safe='')}/"
+                f"{quote(channel.display_name, safe='')}?groupId={team.id}&tenantId={TENANT_ID}"
+            ),
         }
 
-    def _add_channel(self, team: Team, name: str, description: str | None, *, ready: bool = False,
-                     membership: str = "standard") -> Channel:
+    def _add_channel(
+        self,
+        team: Team,
+        name: str,
+        description: str | None,
+        *,
+        ready: bool = False,
+        membership: str = "standard",
+    ) -> Channel:
         channel = Channel(
-            id=f"19:{uuid.uuid4().hex}@thread.tacv2", display_name=name, description=description,
-            membership_type=membership, created_at=time.monotonic(),
+            id=f"19:{uuid.uuid4().hex}@thread.tacv2",
+            display_name=name,
+            description=description,
+            membership_type=membership,
+            created_at=time.monotonic(),
             misses_left=0 if ready else self.files_folder_not_found_polls,
         )
         team.channels[channel.id] = channel
@@ -572,26 +783,38 @@ class GraphTestServer:
             return None, graph_error(404, "NotFound", f"No team found with Group Id {team_id}")
         return team, None
 
-    async def _create_team(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _create_team(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         body = self._body(raw)
         if not body.get("template@odata.bind") or not body.get("displayName"):
-            return graph_error(400, "BadRequest", "template@odata.bind and displayName are required.")
+            return graph_error(
+                400, "BadRequest", "template@odata.bind and displayName are required."
+            )
         owners = [m for m in body.get("members") or [] if "owner" in (m.get("roles") or [])]
         if not owners:
-            return graph_error(400, "BadRequest",
-                               "Team owner must be provided when creating a team with application permissions.")
+            return graph_error(
+                400,
+                "BadRequest",
+                "Team owner must be provided when creating a team with application permissions.",
+            )
         team_id = self.add_team(display_name=str(body["displayName"]))
         team = self.teams[team_id]
         team.description = body.get("description")
         team.ready = False
         operation = Operation(id=_new_id(), team_id=team_id, polls_left=self.team_operation_polls)
         self.operations[operation.id] = operation
-        return web.Response(status=202, headers={
-            "Location": f"/teams('{team_id}')/operations('{operation.id}')",
-            "Content-Location": f"/teams('{team_id}')",
-        })
+        return web.Response(
+            status=202,
+            headers={
+                "Location": f"/teams('{team_id}')/operations('{operation.id}')",
+                "Content-Location": f"/teams('{team_id}')",
+            },
+        )
 
-    async def _get_operation(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _get_operation(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         team_id, operation_id = match.group(1), match.group(2)
         operation = self.operations.get(operation_id)
         if operation is None or operation.team_id != team_id:
@@ -603,39 +826,66 @@ class GraphTestServer:
         else:
             status = "succeeded"
             self.teams[team_id].ready = True
-        return web.json_response({
-            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team_id}')/operations/$entity",
-            "id": operation.id, "operationType": "createTeam", "createdDateTime": operation.created,
-            "status": status, "lastActionDateTime": _now(), "attemptsCount": operation.attempts,
-            "targetResourceId": team_id, "targetResourceLocation": f"/teams('{team_id}')", "error": None,
-        })
+        return web.json_response(
+            {
+                "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team_id}')/operations/$entity",
+                "id": operation.id,
+                "operationType": "createTeam",
+                "createdDateTime": operation.created,
+                "status": status,
+                "lastActionDateTime": _now(),
+                "attemptsCount": operation.attempts,
+                "targetResourceId": team_id,
+                "targetResourceLocation": f"/teams('{team_id}')",
+                "error": None,
+            }
+        )
 
-    async def _get_team(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _get_team(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         team, error = self._team_or_error(match.group(1))
         if error is not None:
             return error
         assert team is not None
         return web.json_response(self._team_json(team))
 
-    async def _create_channel(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _create_channel(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         team, error = self._team_or_error(match.group(1))
         if error is not None:
             return error
         assert team is not None
         body = self._body(raw)
         name = str(body.get("displayName") or "")
-        if not name or len(name) > 50 or re.search(r"[~#%&*{}+/\\:<>?|'\",]", name) or \
-                name[0] in "._ " or name[-1] in "._ ":
+        if (
+            not name
+            or len(name) > 50
+            or re.search(r"[~#%&*{}+/\\:<>?|'\",]", name)
+            or name[0] in "._ "
+            or name[-1] in "._ "
+        ):
             return graph_error(400, "BadRequest", f"Channel name '{name}' is invalid.")
         if any(c.display_name.casefold() == name.casefold() for c in team.channels.values()):
-            return graph_error(409, "NameAlreadyExists", "Channel name already existed, please use other name.")
-        channel = self._add_channel(team, name, body.get("description"),
-                                    membership=str(body.get("membershipType") or "standard"))
-        payload = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/channels/$entity",
-                   **self._channel_json(team, channel)}
+            return graph_error(
+                409, "NameAlreadyExists", "Channel name already existed, please use other name."
+            )
+        channel = self._add_channel(
+            team,
+            name,
+            body.get("description"),
+            membership=str(body.get("membershipType") or "standard"),
+        )
+        payload = {
+            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/channels/$entity",
+            **self._channel_json(team, channel),
+        }
         return web.json_response(payload, status=201)
 
-    async def _list_channels(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _list_channels(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         team, error = self._team_or_error(match.group(1))
         if error is not None:
             return error
@@ -644,15 +894,22 @@ class GraphTestServer:
         wanted = _odata_literal(wanted_filter, "displayName") if wanted_filter else None
         if wanted_filter and wanted is None:
             return graph_error(400, "BadRequest", f"Unsupported filter: {wanted_filter}")
-        value = [self._channel_json(team, c) for c in team.channels.values()
-                 if wanted is None or c.display_name.casefold() == wanted.casefold()]
-        return web.json_response({
-            "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/channels",
-            "@odata.count": len(value), "value": value,
-        })
+        value = [
+            self._channel_json(team, c)
+            for c in team.channels.values()
+            if wanted is None or c.display_name.casefold() == wanted.casefold()
+        ]
+        return web.json_response(
+            {
+                "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/channels",
+                "@odata.count": len(value),
+                "value": value,
+            }
+        )
 
-    def _channel_or_error(self, team_id: str, channel_id: str) -> tuple[Team | None, Channel | None,
-                                                                          web.Response | None]:
+    def _channel_or_error(
+        self, team_id: str, channel_id: str
+    ) -> tuple[Team | None, Channel | None, web.Response | None]:
         team, error = self._team_or_error(team_id)
         if error is not None:
             return None, None, error
@@ -662,14 +919,18 @@ class GraphTestServer:
             return None, None, graph_error(404, "NotFound", f"Channel {channel_id} not found.")
         return team, channel, None
 
-    async def _get_channel(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _get_channel(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         team, channel, error = self._channel_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
         assert team is not None and channel is not None
         return web.json_response(self._channel_json(team, channel))
 
-    async def _files_folder(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _files_folder(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         team, channel, error = self._channel_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -677,20 +938,29 @@ class GraphTestServer:
         young = time.monotonic() - channel.created_at < self.files_folder_ready_after
         if channel.misses_left > 0 or (young and channel.folder_id is None):
             channel.misses_left = max(0, channel.misses_left - 1)
-            return graph_error(404, "NotFound", "Files folder for the channel was not found. "
-                                                "It may still be provisioning.")
+            return graph_error(
+                404,
+                "NotFound",
+                "Files folder for the channel was not found. It may still be provisioning.",
+            )
         drive = self.drives[team.drive_id]
         if channel.folder_id is None:
             existing = drive.child(drive.root_id, channel.display_name)
             if existing is None:
-                existing = Item(id=self._item_id(), name=channel.display_name, parent_id=drive.root_id,
-                                is_folder=True)
+                existing = Item(
+                    id=self._item_id(),
+                    name=channel.display_name,
+                    parent_id=drive.root_id,
+                    is_folder=True,
+                )
                 drive.items[existing.id] = existing
             channel.folder_id = existing.id
         item = drive.items[channel.folder_id]
         payload = self._item_json(drive, item)
-        payload["@odata.context"] = (f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/"
-                                     "channels('…')/filesFolder/$entity")
+        payload["@odata.context"] = (
+            f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/"
+            "channels('…')/filesFolder/$entity"
+        )
         return web.json_response(payload)
 
     # -- drives -------------------------------------------------------------------------------
@@ -698,12 +968,28 @@ class GraphTestServer:
     def _item_json(self, drive: Drive, item: Item) -> dict[str, Any]:
         parent = drive.items.get(item.parent_id) if item.parent_id else None
         payload: dict[str, Any] = {
-            "id": item.id, "name": item.name, "createdDateTime": item.created,
-            "lastModifiedDateTime": item.modified, "eTag": f"\"{{{item.id}}},1\"",
+            "id": item.id,
+            "name": item.name,
+            "createdDateTime": item.created,
+            "lastModifiedDateTime": item.modified,
+            "eTag": f'"{{{item.id}}},1"',
             "webUrl": f"{drive.web_url}/{quote(drive.path_of(item))}",
-            "size": len(item.content) if not item.is_folder else sum(len(c.content) for c in drive.children(item.id)),
-            "parentReference": {"driveType": "documentLibrary", "driveId": drive.id,
-                                **({"id": parent.id, "path": f"/drives/{drive.id}/root:/{drive.path_of(parent)}".rstrip("/:") + ":"} if parent else {})},
+            "size": len(item.content)
+            if not item.is_folder
+            else sum(len(c.content) for c in drive.children(item.id)),
+            "parentReference": {
+                "driveType": "documentLibrary",
+                "driveId": drive.id,
+                **(
+                    {
+                        "id": parent.id,
+                        "path": f"/drives/{drive.id}/root:/{drive.path_of(parent)}".rstrip("/:")
+                        + ":",
+                    }
+                    if parent
+                    else {}
+                ),
+            },
         }
         if item.is_folder:
             payload["folder"] = {"childCount": len(drive.children(item.id))}
@@ -711,8 +997,9 @@ class GraphTestServer:
             payload["file"] = {"mimeType": "application/octet-stream", "hashes": {}}
         return payload
 
-    def _drive_parent(self, drive_id: str, parent_id: str | None) -> tuple[Drive | None, Item | None,
-                                                                          web.Response | None]:
+    def _drive_parent(
+        self, drive_id: str, parent_id: str | None
+    ) -> tuple[Drive | None, Item | None, web.Response | None]:
         drive = self.drives.get(drive_id)
         if drive is None:
             return None, None, graph_error(404, "itemNotFound", "The resource could not be found.")
@@ -739,14 +1026,18 @@ class GraphTestServer:
             current = child
         return current, parts[-1] if parts else ""
 
-    async def _get_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _get_item(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         drive, item, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
         assert drive is not None and item is not None
         return web.json_response(self._item_json(drive, item))
 
-    async def _get_by_path(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _get_by_path(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         drive, start, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -757,7 +1048,9 @@ class GraphTestServer:
             return graph_error(404, "itemNotFound", "The resource could not be found.")
         return web.json_response(self._item_json(drive, item))
 
-    async def _create_child(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _create_child(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         drive, parent, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -770,7 +1063,11 @@ class GraphTestServer:
         existing = drive.child(parent.id, name)
         if existing is not None:
             if behavior == "fail":
-                return graph_error(409, "nameAlreadyExists", f"The specified item name already exists. Name: {name}")
+                return graph_error(
+                    409,
+                    "nameAlreadyExists",
+                    f"The specified item name already exists. Name: {name}",
+                )
             if behavior == "replace":
                 del drive.items[existing.id]
             else:
@@ -779,8 +1076,9 @@ class GraphTestServer:
         drive.items[item.id] = item
         return web.json_response(self._item_json(drive, item), status=201)
 
-    def _store_file(self, drive: Drive, parent: Item, name: str, content: bytes,
-                    conflict: str) -> tuple[Item | None, int]:
+    def _store_file(
+        self, drive: Drive, parent: Item, name: str, content: bytes, conflict: str
+    ) -> tuple[Item | None, int]:
         existing = drive.child(parent.id, name)
         if existing is not None:
             if existing.is_folder or conflict == "fail":
@@ -788,26 +1086,40 @@ class GraphTestServer:
             existing.content = bytes(content)
             existing.modified = _now()
             return existing, 200
-        item = Item(id=self._item_id(), name=name, parent_id=parent.id, is_folder=False, content=bytes(content))
+        item = Item(
+            id=self._item_id(),
+            name=name,
+            parent_id=parent.id,
+            is_folder=False,
+            content=bytes(content),
+        )
         drive.items[item.id] = item
         return item, 201
 
-    async def _put_content(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _put_content(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         drive, start, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
         assert drive is not None and start is not None
         if request.content_type == "application/json":
-            return graph_error(400, "invalidRequest", "Entity only allows writes with a JSON Content-Type header.")
+            return graph_error(
+                400, "invalidRequest", "Entity only allows writes with a JSON Content-Type header."
+            )
         folder, name = self._walk(drive, start, match.group(3), create=True)
         assert folder is not None
         conflict = request.query.get("@microsoft.graph.conflictBehavior", "replace")
         item, status = self._store_file(drive, folder, name, raw, conflict)
         if item is None:
-            return graph_error(409, "nameAlreadyExists", f"The specified item name already exists. Name: {name}")
+            return graph_error(
+                409, "nameAlreadyExists", f"The specified item name already exists. Name: {name}"
+            )
         return web.json_response(self._item_json(drive, item), status=status)
 
-    async def _create_session(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _create_session(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         drive, start, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -816,26 +1128,39 @@ class GraphTestServer:
         assert folder is not None
         item = self._body(raw).get("item") or {}
         session = UploadSession(
-            id=uuid.uuid4().hex, drive_id=drive.id, parent_id=folder.id, name=name,
+            id=uuid.uuid4().hex,
+            drive_id=drive.id,
+            parent_id=folder.id,
+            name=name,
             conflict=str(item.get("@microsoft.graph.conflictBehavior") or "replace"),
             expires=(datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         )
         self.sessions[session.id] = session
-        return web.json_response({
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.uploadSession",
-            "uploadUrl": f"{self.root_url}/upload/{session.id}?tempauth=fake",
-            "expirationDateTime": session.expires, "nextExpectedRanges": ["0-"],
-        })
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.uploadSession",
+                "uploadUrl": f"{self.root_url}/upload/{session.id}?tempauth=fake",
+                "expirationDateTime": session.expires,
+                "nextExpectedRanges": ["0-"],
+            }
+        )
 
-    async def _upload_url(self, request: web.Request, session_id: str, raw: bytes) -> web.StreamResponse:
+    async def _upload_url(
+        self, request: web.Request, session_id: str, raw: bytes
+    ) -> web.StreamResponse:
         session = self.sessions.get(session_id)
         if session is None:
             return graph_error(404, "itemNotFound", "The upload session was not found.")
         if "Authorization" in request.headers:
-            return graph_error(401, "unauthenticated",
-                               "The upload url is pre-authenticated; an Authorization header is not allowed.")
-        status_body = {"expirationDateTime": session.expires,
-                       "nextExpectedRanges": [f"{len(session.received)}-"]}
+            return graph_error(
+                401,
+                "unauthenticated",
+                "The upload url is pre-authenticated; an Authorization header is not allowed.",
+            )
+        status_body = {
+            "expirationDateTime": session.expires,
+            "nextExpectedRanges": [f"{len(session.received)}-"],
+        }
         if request.method == "GET":
             return web.json_response(status_body)
         if request.method == "DELETE":
@@ -856,24 +1181,43 @@ class GraphTestServer:
         elif session.total != total:
             return graph_error(400, "invalidRequest", "The declared total size changed.")
         if start != len(session.received):
-            return graph_error(416, "invalidRange",
-                               f"The fragment starts at {start}; the server expects {len(session.received)}.")
+            return graph_error(
+                416,
+                "invalidRange",
+                f"The fragment starts at {start}; the server expects {len(session.received)}.",
+            )
         last = end + 1 == total
         if not last and len(raw) % CHUNK_UNIT:
             return graph_error(400, "invalidRequest", "Fragments must be a multiple of 320 KiB.")
         session.received.extend(raw)
         if not last:
-            return web.json_response({"expirationDateTime": session.expires,
-                                      "nextExpectedRanges": [f"{len(session.received)}-"]}, status=202)
+            return web.json_response(
+                {
+                    "expirationDateTime": session.expires,
+                    "nextExpectedRanges": [f"{len(session.received)}-"],
+                },
+                status=202,
+            )
         drive = self.drives[session.drive_id]
-        item, status = self._store_file(drive, drive.items[session.parent_id], session.name,
-                                        bytes(session.received), session.conflict)
+        item, status = self._store_file(
+            drive,
+            drive.items[session.parent_id],
+            session.name,
+            bytes(session.received),
+            session.conflict,
+        )
         del self.sessions[session_id]
         if item is None:
-            return graph_error(409, "nameAlreadyExists", f"The specified item name already exists. Name: {session.name}")
+            return graph_error(
+                409,
+                "nameAlreadyExists",
+                f"The specified item name already exists. Name: {session.name}",
+            )
         return web.json_response(self._item_json(drive, item), status=status)
 
-    async def _patch_item_fields(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _patch_item_fields(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         drive, item, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -884,17 +1228,25 @@ class GraphTestServer:
             if unknown:
                 return graph_error(400, "invalidRequest", f"Field '{unknown[0]}' is not recognized")
         item.fields.update({k: v for k, v in values.items() if not k.startswith("@")})
-        return web.json_response({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#fieldValueSet",
-                                  "@odata.etag": f"\"{item.id},2\"", **item.fields})
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#fieldValueSet",
+                "@odata.etag": f'"{item.id},2"',
+                **item.fields,
+            }
+        )
 
     # -- SharePoint lists ---------------------------------------------------------------------
 
-    def _list_or_error(self, site_id: str, list_ref: str) -> tuple[SpList | None, web.Response | None]:
+    def _list_or_error(
+        self, site_id: str, list_ref: str
+    ) -> tuple[SpList | None, web.Response | None]:
         lists = self.sites.get(site_id)
         if lists is None:
             return None, graph_error(404, "itemNotFound", "Requested site could not be found")
         found = lists.get(list_ref) or next(
-            (sp for sp in lists.values() if sp.display_name.casefold() == list_ref.casefold()), None)
+            (sp for sp in lists.values() if sp.display_name.casefold() == list_ref.casefold()), None
+        )
         if found is None:
             return None, graph_error(404, "itemNotFound", "The specified list was not found")
         return found, None
@@ -903,29 +1255,43 @@ class GraphTestServer:
     def _list_item_json(sp: SpList, item_id: str, expand: bool) -> dict[str, Any]:
         item = sp.items[item_id]
         payload: dict[str, Any] = {
-            "@odata.etag": f"\"{item_id},{item['_version']}\"", "id": item_id,
-            "createdDateTime": item["_created"], "lastModifiedDateTime": item["_modified"],
+            "@odata.etag": f'"{item_id},{item["_version"]}"',
+            "id": item_id,
+            "createdDateTime": item["_created"],
+            "lastModifiedDateTime": item["_modified"],
             "webUrl": f"https://contoso.sharepoint.com/sites/x/Lists/{quote(sp.display_name)}/{item_id}_.000",
             "contentType": {"id": "0x0100", "name": "Item"},
         }
         if expand:
-            payload["fields"] = {"@odata.etag": payload["@odata.etag"], "id": item_id,
-                                 **{k: v for k, v in item.items() if not k.startswith("_")}}
+            payload["fields"] = {
+                "@odata.etag": payload["@odata.etag"],
+                "id": item_id,
+                **{k: v for k, v in item.items() if not k.startswith("_")},
+            }
         return payload
 
-    async def _get_list(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _get_list(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
         assert sp is not None
-        return web.json_response({
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists/$entity",
-            "id": sp.id, "name": sp.display_name.replace(" ", ""), "displayName": sp.display_name,
-            "createdDateTime": _now(), "webUrl": f"https://contoso.sharepoint.com/sites/x/Lists/{quote(sp.display_name)}",
-            "list": {"contentTypesEnabled": False, "hidden": False, "template": "genericList"},
-        })
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists/$entity",
+                "id": sp.id,
+                "name": sp.display_name.replace(" ", ""),
+                "displayName": sp.display_name,
+                "createdDateTime": _now(),
+                "webUrl": f"https://contoso.sharepoint.com/sites/x/Lists/{quote(sp.display_name)}",
+                "list": {"contentTypesEnabled": False, "hidden": False, "template": "genericList"},
+            }
+        )
 
-    async def _list_items(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _list_items(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -938,18 +1304,29 @@ class GraphTestServer:
             if not found:
                 return graph_error(400, "invalidRequest", f"Unsupported filter: {wanted_filter}")
             column, value = found.group(1), found.group(2).replace("''", "'")
-            if column not in sp.indexed and PREFER_NON_INDEXED not in request.headers.get("Prefer", ""):
-                return graph_error(400, "invalidRequest",
-                                   f"Field '{column}' cannot be referenced in filter or orderby as it is not "
-                                   f"indexed. Provide the 'Prefer: {PREFER_NON_INDEXED}' header to allow "
-                                   "this, but be warned that such queries may fail on large lists.")
-        ids = [i for i, item in sp.items.items() if column is None or str(item.get(column)) == value]
-        return web.json_response({
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists('…')/items",
-            "value": [self._list_item_json(sp, i, expand) for i in ids],
-        })
+            if column not in sp.indexed and PREFER_NON_INDEXED not in request.headers.get(
+                "Prefer", ""
+            ):
+                return graph_error(
+                    400,
+                    "invalidRequest",
+                    f"Field '{column}' cannot be referenced in filter or orderby as it is not "
+                    f"indexed. Provide the 'Prefer: {PREFER_NON_INDEXED}' header to allow "
+                    "this, but be warned that such queries may fail on large lists.",
+                )
+        ids = [
+            i for i, item in sp.items.items() if column is None or str(item.get(column)) == value
+        ]
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists('…')/items",
+                "value": [self._list_item_json(sp, i, expand) for i in ids],
+            }
+        )
 
-    async def _create_list_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _create_list_item(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -959,11 +1336,17 @@ class GraphTestServer:
             return graph_error(400, "invalidRequest", "fields are required.")
         item_id = str(sp.next_id)
         sp.next_id += 1
-        sp.items[item_id] = {**{k: v for k, v in fields.items() if not k.startswith("@")},
-                             "_created": _now(), "_modified": _now(), "_version": 1}
+        sp.items[item_id] = {
+            **{k: v for k, v in fields.items() if not k.startswith("@")},
+            "_created": _now(),
+            "_modified": _now(),
+            "_version": 1,
+        }
         return web.json_response(self._list_item_json(sp, item_id, expand=True), status=201)
 
-    async def _patch_list_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+    async def _patch_list_item(
+        self, request: web.Request, match: re.Match[str], raw: bytes
+    ) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -975,5 +1358,6 @@ class GraphTestServer:
         item["_modified"] = _now()
         item["_version"] += 1
         fields = self._list_item_json(sp, match.group(3), expand=True)["fields"]
-        return web.json_response({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#fieldValueSet",
-                                  **fields})
+        return web.json_response(
+            {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#fieldValueSet", **fields}
+        )

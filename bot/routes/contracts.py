@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from bot.router import Router
 from dialogs import contracts
@@ -35,17 +34,13 @@ def register(router: Router) -> None:
     async def new_contract_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
         return await contracts.new_form(s, actor, {})
 
-    @router.verb("contracts.mine")
-    async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
-        return await contracts.mine(s, actor, data)
-
-    @router.verb("contracts.new")
-    async def new(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
-        return await contracts.new_form(s, actor, data)
-
-    @router.verb("contracts.save")
-    async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
-        return await contracts.save(s, actor, data)
+    router.verbs_to(
+        {
+            "contracts.mine": contracts.mine,
+            "contracts.new": contracts.new_form,
+            "contracts.save": contracts.save,
+        }
+    )
 
     @router.search("contracts")
     async def typeahead(s: Services, actor: Actor, query: str, limit: int) -> list[dict[str, str]]:

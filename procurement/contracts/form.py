@@ -1,7 +1,8 @@
 """Server-side validation of the 'ny kontrakt' card: each problem is reported at its field.
 
-It reuses the import's readers (dates, amounts, options, controls) so a contract typed on
-the card and one imported from a file are understood the same way.
+It reads values with the import's readers (the one date and money readers, options,
+controls), so a contract typed on the card and one imported from a file are understood
+the same way.
 """
 
 from __future__ import annotations
@@ -10,29 +11,48 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from procurement.contracts.importing import (
-    derive_option_deadlines,
-    parse_controls,
-    parse_date,
-    parse_options_spec,
-)
+from procurement.contracts.importing.values import CONTRACT_ORE, parse_controls, parse_options_spec
 from procurement.contracts.model import (
     ContractData,
+    derive_option_deadlines,
     is_aad_object_id,
     is_email,
     normalize_org_no,
     org_no_problem,
     validate_contract,
 )
+from procurement.shared.dates import parse_date
 from procurement.shared.money import parse_nok
 
 CONTRACT_FORM_FIELDS: tuple[str, ...] = (
-    "external_ref", "title", "supplier_name", "supplier_org_no", "category", "agreement_type",
-    "start_date", "end_date", "options", "option_notice", "value_nok", "manager", "risk_level",
-    "controls", "archive_case_no", "internal_notes",
+    "external_ref",
+    "title",
+    "supplier_name",
+    "supplier_org_no",
+    "category",
+    "agreement_type",
+    "start_date",
+    "end_date",
+    "options",
+    "option_notice",
+    "value_nok",
+    "manager",
+    "risk_level",
+    "controls",
+    "archive_case_no",
+    "internal_notes",
 )
-REQUIRED = ("external_ref", "title", "supplier_name", "category", "agreement_type", "start_date", "end_date",
-            "value_nok", "manager")
+REQUIRED = (
+    "external_ref",
+    "title",
+    "supplier_name",
+    "category",
+    "agreement_type",
+    "start_date",
+    "end_date",
+    "value_nok",
+    "manager",
+)
 CHOICES = {
     "category": ("goods", "services", "works"),
     "agreement_type": ("framework", "single"),
@@ -66,21 +86,27 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
             errors[key] = _msg("Feltet må fylles ut.", "This field is required.")
     for key, allowed in CHOICES.items():
         if values[key] and values[key] not in allowed:
-            errors[key] = _msg("Velg en av verdiene i listen.", "Choose one of the values in the list.")
+            errors[key] = _msg(
+                "Velg en av verdiene i listen.", "Choose one of the values in the list."
+            )
 
     dates: dict[str, date | None] = {}
     for key in ("start_date", "end_date", "option_notice"):
         dates[key] = parse_date(values[key]) if values[key] else None
         if values[key] and dates[key] is None:
-            errors[key] = _msg(f"«{values[key][:40]}» er ikke en gyldig dato. Skriv f.eks. 31.12.2026.",
-                               f"“{values[key][:40]}” is not a valid date. Write e.g. 31.12.2026.")
+            errors[key] = _msg(
+                f"«{values[key][:40]}» er ikke en gyldig dato. Skriv f.eks. 31.12.2026.",
+                f"“{values[key][:40]}” is not a valid date. Write e.g. 31.12.2026.",
+            )
     start, end, notice = dates["start_date"], dates["end_date"], dates["option_notice"]
     if start and end and end <= start:
-        errors["end_date"] = _msg("Sluttdato må være etter startdato.", "The end date must be after the start date.")
+        errors["end_date"] = _msg(
+            "Sluttdato må være etter startdato.", "The end date must be after the start date."
+        )
 
     value_nok = None
     if values["value_nok"]:
-        parsed = parse_nok(values["value_nok"])
+        parsed = parse_nok(values["value_nok"], ore=CONTRACT_ORE)
         if parsed.ok:
             value_nok = parsed.value
         else:
@@ -93,18 +119,24 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
         except ValueError as err:
             errors["options"] = _msg(str(err), "Write options as “1+1” (years) or “12;6” (months).")
     if months and notice is None and "option_notice" not in errors:
-        errors["option_notice"] = _msg("Oppgi varslingsfristen for første opsjon.",
-                                       "Give the notice deadline of the first option.")
+        errors["option_notice"] = _msg(
+            "Oppgi varslingsfristen for første opsjon.",
+            "Give the notice deadline of the first option.",
+        )
     if notice and end and notice > end:
-        errors["option_notice"] = _msg("Varslingsfristen må være før sluttdatoen.",
-                                       "The notice deadline must be before the end date.")
+        errors["option_notice"] = _msg(
+            "Varslingsfristen må være før sluttdatoen.",
+            "The notice deadline must be before the end date.",
+        )
 
     controls = []
     if values["controls"]:
         try:
             controls = parse_controls(values["controls"])
         except ValueError as err:
-            errors["controls"] = _msg(str(err), "Write controls as “30.06.2027 Wage audit; 15.01.2028 HSE”.")
+            errors["controls"] = _msg(
+                str(err), "Write controls as “30.06.2027 Wage audit; 15.01.2028 HSE”."
+            )
 
     org_no = normalize_org_no(values["supplier_org_no"]) if values["supplier_org_no"] else ""
     if org_no and (problem := org_no_problem(org_no)):
@@ -118,19 +150,30 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
         elif is_aad_object_id(manager):
             aad_id = manager.lower()
         else:
-            errors["manager"] = _msg("Skriv avtaleforvalterens e-postadresse.", "Enter the contract manager's e-mail.")
+            errors["manager"] = _msg(
+                "Skriv avtaleforvalterens e-postadresse.", "Enter the contract manager's e-mail."
+            )
 
     if errors or start is None or end is None:
         return ContractFormResult(errors=errors)
     options = derive_option_deadlines(end, months, notice) if months and notice else []
     data = ContractData(
-        external_ref=values["external_ref"], supplier_name=values["supplier_name"], supplier_org_no=org_no,
-        title=values["title"], category=values["category"],  # type: ignore[arg-type]
-        start_date=start, end_date=end, options=options, value_nok=value_nok,
+        external_ref=values["external_ref"],
+        supplier_name=values["supplier_name"],
+        supplier_org_no=org_no,
+        title=values["title"],
+        category=values["category"],  # type: ignore[arg-type]
+        start_date=start,
+        end_date=end,
+        options=options,
+        value_nok=value_nok,
         agreement_type=values["agreement_type"],  # type: ignore[arg-type]
-        manager_email=email, manager_aad_id=aad_id,
+        manager_email=email,
+        manager_aad_id=aad_id,
         risk_level=values["risk_level"] or "medium",  # type: ignore[arg-type]
-        controls=controls, archive_case_no=values["archive_case_no"], internal_notes=values["internal_notes"],
+        controls=controls,
+        archive_case_no=values["archive_case_no"],
+        internal_notes=values["internal_notes"],
     )
     for found in validate_contract(data):
         key = found.field if found.field in CONTRACT_FORM_FIELDS else "external_ref"

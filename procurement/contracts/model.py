@@ -17,7 +17,7 @@ Conventions:
 * ``ContractOption.exercised``: ``None`` undecided, ``True`` exercised, ``False``
   declined (a declined option ends the chain: later options lapse).
 * ``reminder_overrides`` maps a reminder kind (``"end_6m"``, ``"control"`` …, see
-  ``procurement.reminder_schedule.ReminderKind``) to an offset before the target date:
+  ``ReminderKind`` below) to an offset before the target date:
   ``{"months": 4}``, ``{"days": 21}``, a string ``"4m"``/``"21d"``/``"3w"``, an
   ``Offset``, or ``None`` to switch that reminder off for this contract. Values are
   stored canonically as ``{"months": m, "days": d}`` (JSON-friendly) or ``None``.
@@ -30,8 +30,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from enum import StrEnum
 from typing import Any, Literal, NamedTuple
+
+from procurement.shared.calendar import add_months, is_month_end
+from procurement.shared.dates import MAX_YEAR, MIN_YEAR, format_date
 
 Category = Literal["goods", "services", "works"]
 AgreementType = Literal["framework", "single"]
@@ -43,7 +47,9 @@ RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 
 ORG_NO_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
 _EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
-_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 _OFFSET_RE = re.compile(r"^\s*(\d{1,3})\s*([mdw])\s*$", re.IGNORECASE)
 _FINGERPRINT_VERSION = 1
 
@@ -91,6 +97,21 @@ def is_aad_object_id(value: str) -> bool:
 
 
 # -- reminder offsets -------------------------------------------------------------------
+
+
+class ReminderKind(StrEnum):
+    """The reminders a contract can have; ``reminder_overrides`` is keyed by these values.
+
+    Defined with the contract (not in ``procurement.reminders``) because the record
+    validates its overrides against it, and the reminder schedule depends on the record.
+    """
+
+    NEW_COMPETITION = "new_competition"
+    OPTION_NOTICE_3M = "option_notice_3m"
+    OPTION_NOTICE_1M = "option_notice_1m"
+    END_6M = "end_6m"
+    END_3M = "end_3m"
+    CONTROL = "control"
 
 
 @dataclass(frozen=True)
@@ -203,13 +224,19 @@ class ContractData:
         set_(self, "supplier_org_no", normalize_org_no(self.supplier_org_no))
         set_(self, "manager_email", _text(self.manager_email).lower())
         aad_id = _text(self.manager_aad_id)
-        set_(self, "manager_aad_id", (aad_id.lower() if is_aad_object_id(aad_id) else aad_id) or None)
+        set_(
+            self, "manager_aad_id", (aad_id.lower() if is_aad_object_id(aad_id) else aad_id) or None
+        )
         notes = "" if self.internal_notes is None else str(self.internal_notes)
         set_(self, "internal_notes", notes.replace("\r\n", "\n").replace("\r", "\n").strip())
         set_(self, "options", tuple(sorted(self.options, key=lambda o: o.number)))
         set_(self, "controls", tuple(self.controls))
         overrides = dict(self.reminder_overrides or {})
-        set_(self, "reminder_overrides", {str(k): _canonical_override(v) for k, v in sorted(overrides.items())})
+        set_(
+            self,
+            "reminder_overrides",
+            {str(k): _canonical_override(v) for k, v in sorted(overrides.items())},
+        )
 
     def __hash__(self) -> int:
         return hash(self.fingerprint())
@@ -231,7 +258,8 @@ class ContractData:
             "start_date": self.start_date.isoformat(),
             "end_date": self.end_date.isoformat(),
             "options": [
-                [o.number, o.months, o.notice_deadline.isoformat(), o.exercised] for o in self.options
+                [o.number, o.months, o.notice_deadline.isoformat(), o.exercised]
+                for o in self.options
             ],
             "value_nok": self.value_nok or 0,
             "agreement_type": self.agreement_type,
@@ -246,14 +274,17 @@ class ContractData:
 
     def fingerprint(self) -> str:
         """Stable SHA-256 hex digest of ``normalized()`` (same on every machine and run)."""
-        payload = json.dumps(self.normalized(), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                             default=str)
+        payload = json.dumps(
+            self.normalized(),
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            default=str,
+        )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def final_end_date(self) -> date:
         """The end date if every undecided option were exercised."""
-        from procurement.shared.calendar import add_months
-
         end = self.end_date
         for option in self.options:
             if option.exercised is False:
@@ -266,13 +297,19 @@ class ContractData:
 # -- validation -------------------------------------------------------------------------
 
 
-MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2199, 12, 31)
-# The store's column sizes (procurement/db.py).
+# The years a typed date may have (what parse_date reads).
+MIN_DATE, MAX_DATE = date(MIN_YEAR, 1, 1), date(MAX_YEAR, 12, 31)
+# The store's column sizes (procurement/store/tables.py).
 _MAX_LENGTHS: tuple[tuple[str, int, str, str], ...] = (
     ("external_ref", 64, "avtalenummeret", "the contract number"),
     ("supplier_name", 200, "leverandørnavnet", "the supplier name"),
     ("title", 300, "avtalenavnet", "the title"),
-    ("manager_email", 200, "avtaleforvalterens e-postadresse", "the contract manager's e-mail address"),
+    (
+        "manager_email",
+        200,
+        "avtaleforvalterens e-postadresse",
+        "the contract manager's e-mail address",
+    ),
     ("manager_aad_id", 64, "avtaleforvalterens Entra-id", "the contract manager's Entra id"),
     ("archive_case_no", 32, "arkivsaksnummeret", "the case number"),
 )
@@ -292,8 +329,6 @@ class InvalidContract(ValueError):
 
 def validate_contract(data: ContractData) -> list[ContractProblem]:
     """Every problem with the record, each with its field and a message in nb and en."""
-    from procurement.reminders.schedule import ReminderKind
-
     problems: list[ContractProblem] = []
 
     def add(field_name: str, nb: str, en: str) -> None:
@@ -310,10 +345,16 @@ def validate_contract(data: ContractData) -> list[ContractProblem]:
         value = getattr(data, name) or ""
         if len(value) > limit:
             add(name, f"{nb} er lengre enn {limit} tegn", f"{en} is longer than {limit} characters")
-    for name, nb, en in (("start_date", "startdato", "start date"), ("end_date", "sluttdato", "end date")):
+    for name, nb, en in (
+        ("start_date", "startdato", "start date"),
+        ("end_date", "sluttdato", "end date"),
+    ):
         if not MIN_DATE <= getattr(data, name) <= MAX_DATE:
-            add(name, f"{nb} må være mellom år {MIN_DATE.year} og {MAX_DATE.year}",
-                f"{en} must be between the years {MIN_DATE.year} and {MAX_DATE.year}")
+            add(
+                name,
+                f"{nb} må være mellom år {MIN_DATE.year} og {MAX_DATE.year}",
+                f"{en} must be between the years {MIN_DATE.year} and {MAX_DATE.year}",
+            )
     if data.supplier_org_no:
         why = org_no_problem(data.supplier_org_no)
         if why:
@@ -321,35 +362,63 @@ def validate_contract(data: ContractData) -> list[ContractProblem]:
     if data.category not in CATEGORIES:
         add("category", f"ukjent kategori {data.category!r}", f"unknown category {data.category!r}")
     if data.agreement_type not in AGREEMENT_TYPES:
-        add("agreement_type", f"ukjent avtaletype {data.agreement_type!r}",
-            f"unknown agreement type {data.agreement_type!r}")
+        add(
+            "agreement_type",
+            f"ukjent avtaletype {data.agreement_type!r}",
+            f"unknown agreement type {data.agreement_type!r}",
+        )
     if data.risk_level not in RISK_LEVELS:
-        add("risk_level", f"ukjent risikonivå {data.risk_level!r}", f"unknown risk level {data.risk_level!r}")
+        add(
+            "risk_level",
+            f"ukjent risikonivå {data.risk_level!r}",
+            f"unknown risk level {data.risk_level!r}",
+        )
     if data.end_date < data.start_date:
-        add("end_date",
-            f"sluttdato {data.end_date:%d.%m.%Y} er før startdato {data.start_date:%d.%m.%Y}",
-            f"end date {data.end_date.isoformat()} is before start date {data.start_date.isoformat()}")
+        add(
+            "end_date",
+            f"sluttdato {format_date(data.end_date)} er før startdato "
+            f"{format_date(data.start_date)}",
+            f"end date {data.end_date.isoformat()} is before start date "
+            f"{data.start_date.isoformat()}",
+        )
     if data.value_nok is not None and data.value_nok < 0:
         add("value_nok", "verdien kan ikke være negativ", "the value cannot be negative")
     if data.manager_email and not is_email(data.manager_email):
-        add("manager_email", f"avtaleforvalter {data.manager_email} er ikke en e-postadresse",
-            f"contract manager {data.manager_email} is not an e-mail address")
+        add(
+            "manager_email",
+            f"avtaleforvalter {data.manager_email} er ikke en e-postadresse",
+            f"contract manager {data.manager_email} is not an e-mail address",
+        )
     numbers = [o.number for o in data.options]
     if len(set(numbers)) != len(numbers) or any(n < 1 for n in numbers):
-        add("options", "opsjonene må ha ulike nummer fra 1 og oppover",
-            "options must have distinct numbers starting at 1")
+        add(
+            "options",
+            "opsjonene må ha ulike nummer fra 1 og oppover",
+            "options must have distinct numbers starting at 1",
+        )
     for o in data.options:
         if not 1 <= o.months <= 120:
-            add("options", f"opsjon {o.number}: varighet {o.months} mnd er utenfor 1–120",
-                f"option {o.number}: length {o.months} months is outside 1–120")
+            add(
+                "options",
+                f"opsjon {o.number}: varighet {o.months} mnd er utenfor 1–120",
+                f"option {o.number}: length {o.months} months is outside 1–120",
+            )
     if data.options and data.options[0].notice_deadline > data.end_date:
         first = data.options[0]
-        add("options", f"opsjonsfrist {first.notice_deadline:%d.%m.%Y} er etter sluttdato {data.end_date:%d.%m.%Y}",
-            f"option notice deadline {first.notice_deadline.isoformat()} is after the end date")
+        add(
+            "options",
+            f"opsjonsfrist {format_date(first.notice_deadline)} er etter sluttdato "
+            f"{format_date(data.end_date)}",
+            f"option notice deadline {first.notice_deadline.isoformat()} is after the end date",
+        )
     known = {k.value for k in ReminderKind}
     for key, value in data.reminder_overrides.items():
         if key not in known:
-            add("reminder_overrides", f"ukjent påminnelsestype {key!r}", f"unknown reminder kind {key!r}")
+            add(
+                "reminder_overrides",
+                f"ukjent påminnelsestype {key!r}",
+                f"unknown reminder kind {key!r}",
+            )
             continue
         try:
             parse_offset(value)
@@ -365,7 +434,42 @@ def ensure_valid(data: ContractData) -> ContractData:
     return data
 
 
-# -- deadlines --------------------------------------------------------------------------
+# -- options and deadlines -------------------------------------------------------------
+
+
+def derive_option_deadlines(
+    end: date, months: Sequence[int], first_notice: date
+) -> list[ContractOption]:
+    """Options 1..n with their notice deadlines.
+
+    Option 1's deadline is ``first_notice``. Option k+1's deadline lies the same
+    distance before the end of option k's period as ``first_notice`` lies before
+    ``end``: in whole months when ``first_notice`` is exactly whole months before ``end``
+    (a month-end stays a month-end), else in days. Periods run to the same day of
+    the month (``end`` on a month's last day keeps to month ends).
+    """
+    distance_months = next(
+        (
+            k
+            for k in range(61)
+            if first_notice in (add_months(end, -k), add_months(end, -k, keep_month_end=True))
+        ),
+        None,
+    )
+    distance_days = (end - first_notice).days
+    keep_end = is_month_end(first_notice)
+    options: list[ContractOption] = []
+    period_end = end
+    notice = first_notice
+    for number, length in enumerate(months, start=1):
+        if number > 1:
+            if distance_months is not None:
+                notice = add_months(period_end, -distance_months, keep_month_end=keep_end)
+            else:
+                notice = period_end - timedelta(days=distance_days)
+        options.append(ContractOption(number=number, months=length, notice_deadline=notice))
+        period_end = add_months(period_end, length, keep_month_end=True)
+    return options
 
 
 class Deadline(NamedTuple):

@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from procurement.access import SYSTEM, Actor, NotFound, Relation
 from procurement.contracts.access import POLICY
 from procurement.contracts.model import ContractData, ContractOption, PlannedControl, next_deadline
-from procurement.ports import Directory, IntegrationError, TransientIntegrationError
+from procurement.errors import IntegrationError
+from procurement.ports import Directory
 from procurement.reminders.schedule import derive_schedule, plan_changes
 from procurement.shared.calendar import add_months, next_send_time
-from procurement.shared.dates import OSLO
+from procurement.shared.calendar import OSLO
 from procurement.shared.jsonable import jsonable
 from procurement.store.database import Store
 from procurement.store.tables import Competition, Contract, NeedsReport, Reminder, utcnow
@@ -165,7 +166,7 @@ class Contracts:
             return None
         try:
             person = await self.directory.resolve(email)
-        except (IntegrationError, TransientIntegrationError) as err:
+        except IntegrationError as err:
             log.warning("directory lookup of %s failed: %s", email, err)
             return None
         return person.aad_id if person is not None else None

@@ -44,12 +44,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
-from procurement.contracts.model import ContractData, Offset, parse_offset
+from procurement.contracts.model import ContractData, Offset, ReminderKind, parse_offset
 from procurement.shared.calendar import add_months, previous_working_day
+from procurement.shared.text import fold
 
 ESCALATE_AFTER = timedelta(days=7)
 """A delivered reminder without an answer after this long goes to Innkjøpsseksjonen."""
@@ -59,15 +59,6 @@ SNOOZE = timedelta(days=7)
 PENDING = "pending"
 CANCELLED = "cancelled"
 CANCELLABLE_STATUSES: frozenset[str] = frozenset({PENDING})
-
-
-class ReminderKind(StrEnum):
-    NEW_COMPETITION = "new_competition"
-    OPTION_NOTICE_3M = "option_notice_3m"
-    OPTION_NOTICE_1M = "option_notice_1m"
-    END_6M = "end_6m"
-    END_3M = "end_3m"
-    CONTROL = "control"
 
 
 DEFAULT_OFFSETS: Mapping[ReminderKind, Offset] = MappingProxyType(
@@ -110,9 +101,12 @@ def due_date_for(target: date, offset: Offset) -> date:
 
 
 def _slug(text: str) -> str:
-    """A key-safe form of a control's kind: ``"Lønnskontroll mnd 6"`` → ``"lonnskontroll-mnd-6"``."""
-    folded = text.strip().lower().replace("æ", "ae").replace("ø", "o").replace("å", "a")
-    return re.sub(r"[^a-z0-9_\-]+", "-", folded).strip("-")[:40].rstrip("-") or "control"
+    """A key-safe form of a control's kind: ``"Lønnskontroll mnd 6"`` → ``"lonnskontroll-mnd-6"``.
+
+    (Kinds are the ASCII codes of ``importing.values.control_kind``; folding only guards the key.)
+    """
+    slug = re.sub(r"[^a-z0-9_\-]+", "-", fold(text.strip())).strip("-")
+    return slug[:40].rstrip("-") or "control"
 
 
 def derive_schedule(
@@ -125,8 +119,14 @@ def derive_schedule(
     ref = contract.external_ref
     planned: list[PlannedReminder] = []
 
-    def plan(kind: ReminderKind, target: date, which: str, *, option: int | None = None,
-             control: int | None = None) -> None:
+    def plan(
+        kind: ReminderKind,
+        target: date,
+        which: str,
+        *,
+        option: int | None = None,
+        control: int | None = None,
+    ) -> None:
         if target < today:
             return
         offset = offset_for(contract, kind)

@@ -20,7 +20,7 @@ from procurement.access import Actor, NotFound, Relation
 from procurement.contracts.service import Contracts, ContractView, contract_view, send_after_for
 from procurement.reminders.access import POLICY
 from procurement.reminders.schedule import ESCALATE_AFTER, SNOOZE
-from procurement.shared.dates import OSLO
+from procurement.shared.calendar import OSLO
 from procurement.store.database import Store
 from procurement.store.tables import Contract, Reminder, utcnow
 
@@ -44,6 +44,8 @@ class DueReminder:
     contract_ref: str
     status: str
     escalation_reason: str | None
+    # Claims since the last delivery (this one included): bounds retries of a permanent error.
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ class Reminders:
                     id=r.id, kind=r.kind, due_date=r.due_date, target_date=r.target_date,
                     option_number=r.option_number, control_index=r.control_index,
                     recipient_aad_id=r.recipient_aad_id, contract_id=r.contract_id, contract_ref=ref,
-                    status=r.status, escalation_reason=r.escalation_reason,
+                    status=r.status, escalation_reason=r.escalation_reason, attempts=r.attempts,
                 )
                 for r, ref in rows
             ]
@@ -170,7 +172,7 @@ class Reminders:
     async def mark_delivered(self, reminder_id: int, worker_id: str, conversation_id: str, activity_id: str) -> bool:
         return await self._owned_update(
             reminder_id, worker_id, status="delivered", delivered_at=utcnow(),
-            conversation_id=conversation_id, activity_id=activity_id, last_error=None,
+            conversation_id=conversation_id, activity_id=activity_id, last_error=None, attempts=0,
             answer=None, answer_reason=None,  # a snoozed reminder asks afresh (the audit log keeps the snooze)
         )
 

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-OSLO = "Europe/Oslo"
+OSLO = ZoneInfo("Europe/Oslo")
+"""The one time zone of the municipality: deadlines, working hours and dates users read."""
 WORKDAY_START = time(8, 0)
 WORKDAY_END = time(16, 0)
 
@@ -77,7 +78,7 @@ def _at(d: date, t: time, tz: ZoneInfo) -> datetime:
 
 def next_send_time(
     now: datetime,
-    tz: str = OSLO,
+    tz: ZoneInfo = OSLO,
     start: time = WORKDAY_START,
     end: time = WORKDAY_END,
 ) -> datetime:
@@ -92,16 +93,15 @@ def next_send_time(
         raise ValueError("now must be timezone-aware")
     if not start < end:
         raise ValueError("start must be before end")
-    zone = ZoneInfo(tz)
-    local = now.astimezone(zone)
+    local = now.astimezone(tz)
     day = local.date()
     if is_working_day(day):
-        opens, closes = _at(day, start, zone), _at(day, end, zone)
+        opens, closes = _at(day, start, tz), _at(day, end, tz)
         if local < opens:
             return opens
         if local < closes:
             return local
-    return _at(next_working_day(day + timedelta(days=1)), start, zone)
+    return _at(next_working_day(day + timedelta(days=1)), start, tz)
 
 
 def add_months(d: date, months: int, *, keep_month_end: bool = False) -> date:

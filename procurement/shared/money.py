@@ -9,18 +9,23 @@ never guesses:
   ("1,300,000") between groups of exactly three digits; one style per number.
 * Decimals: a comma or a dot followed by one, two or four-plus digits ("1,3 mill",
   "1.25 mill"). Without a unit the decimals are øre: ",-", ",0" and ",00" are fine,
-  any other øre is refused (a threshold must not be decided by rounding).
+  any other øre is refused (a threshold must not be decided by rounding). With
+  ``ore="round"`` (the contract register: a recorded value, no threshold decided on it)
+  øre are rounded half up from 1 000 kr on ("1 250 000,50" → 1 250 001); below that a
+  fraction is still refused, since "1,3" is more likely a forgotten "mill" than 1 kr.
 * A single dot or comma followed by exactly three digits ("1.300", "1,300 mill") is
   refused as ambiguous: it may be a thousands separator or a decimal separator.
 * Units: "'" / "k" / "tusen" / "tkr" (×1 000), "mill" / "millioner" / "MNOK" / "mkr" /
   "mln" / "mio" (×1 000 000), "mrd" / "milliard(er)" (×1 000 000 000). "billion" is not
   accepted: it means 10^9 in English and 10^12 in Norwegian.
-* Decorations: "kr", "kr.", "NOK", "kroner", ",-", "ca.", "eks. mva", "+ mva".
+* Decorations: "kr", "kr.", "NOK", "kroner", ",-", "ca.", "eks. mva", "(eks. mva)", "+ mva".
   "inkl. mva" (or any other mention of VAT) is refused: values are excluding VAT.
 * Refused: empty, negative, zero, ranges ("500 000 - 800 000"), letters, values over
   10^12 kroner, more than 64 characters.
+* Numbers (a spreadsheet cell) are read as their value under the same rules: no
+  negative, zero or too large amount, and øre refused or rounded as above.
 
-`parse_nok` never raises on any `str` (a hypothesis test holds it to that).
+`parse_nok` never raises on any `str` or number (hypothesis tests hold it to that).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
 
 NBSP = "\u00a0"
 MAX_NOK = 10**12
@@ -39,10 +46,12 @@ _DASHES = re.compile("[\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d]")
 _APOSTROPHES = re.compile("[\u2019\u2018\u00b4\u0060\u02bc\u02b9\u2032]")
 _SPACES = re.compile(r"\s+")  # str patterns: \s covers NBSP, thin space, narrow NBSP …
 
-_APPROX = re.compile(r"^(?:ca\.?|cirka|omtrent|omkring|anslagsvis|approx\.?|approximately|about|around|~)\s*")
+_APPROX = re.compile(
+    r"^(?:ca\.?|cirka|omtrent|omkring|anslagsvis|approx\.?|approximately|about|around|~)\s*"
+)
 _EXCL_VAT = re.compile(
-    r"(?:(?<![a-zæøå])(?:eks|ekskl|eksklusive|ex|excl|exkl|excluding|uten)\.?\s*|\+\s*)"
-    r"(?:mva|moms|vat|merverdiavgift)(?![a-zæøå])\.?"
+    r"\(?\s*(?:(?<![a-zæøå])(?:eks|ekskl|eksklusive|ex|excl|exkl|excluding|uten)\.?\s*|\+\s*)"
+    r"(?:mva|moms|vat|merverdiavgift)(?![a-zæøå])\.?\s*\)?"
 )
 _ANY_VAT = re.compile(r"mva|moms|vat|merverdi")
 
@@ -159,13 +168,14 @@ def _ambiguous(num: str, int_part: str, frac: str, sep: str, unit: str | None) -
         as_decimal_nok = int(int_digits + frac) * mult // 1000
         nb = (
             f"«{num} {unit}» kan bety både {format_nok(as_decimal_nok)} og {format_nok(as_group)}. "
-            f"Skriv {decimal} {unit} for {format_nok(as_decimal_nok)}, eller {_plain(grouped)} {unit} "
-            f"for {format_nok(as_group)}."
+            f"Skriv {decimal} {unit} for {format_nok(as_decimal_nok)}, "
+            f"eller {_plain(grouped)} {unit} for {format_nok(as_group)}."
         )
         en = (
             f"“{num} {unit}” could mean {format_nok(as_decimal_nok, 'en')} or "
-            f"{format_nok(as_group, 'en')}. Type {decimal} {unit} for {format_nok(as_decimal_nok, 'en')}, "
-            f"or {_plain(grouped)} {unit} for {format_nok(as_group, 'en')}."
+            f"{format_nok(as_group, 'en')}. Type {decimal} {unit} for "
+            f"{format_nok(as_decimal_nok, 'en')}, or {_plain(grouped)} {unit} for "
+            f"{format_nok(as_group, 'en')}."
         )
     else:
         as_mill = int(int_digits + frac) * 1_000_000 // 1000
@@ -176,8 +186,8 @@ def _ambiguous(num: str, int_part: str, frac: str, sep: str, unit: str | None) -
         )
         en = (
             f"“{num}” could mean {format_nok(as_group, 'en')} or {decimal} million "
-            f"({format_nok(as_mill, 'en')}). Type {_plain(as_group)} for {format_nok(as_group, 'en')}, "
-            f"or {decimal} mill for {format_nok(as_mill, 'en')}."
+            f"({format_nok(as_mill, 'en')}). Type {_plain(as_group)} for "
+            f"{format_nok(as_group, 'en')}, or {decimal} mill for {format_nok(as_mill, 'en')}."
         )
     return _fail("ambiguous", nb, en)
 
@@ -223,12 +233,22 @@ def _split(num: str, unit: str | None) -> tuple[str, str] | ParseResult:
     return num.replace(" ", ""), ""
 
 
-def parse_nok(text: str) -> ParseResult:
+Ore = Literal["refuse", "round"]
+ROUND_FROM_NOK = 1000
+"""With ``ore="round"``, amounts from here on are rounded; smaller fractions are refused."""
+
+
+def parse_nok(value: str | int | float | Decimal, *, ore: Ore = "refuse") -> ParseResult:
     """Parse a Norwegian money amount to whole kroner; see the module docstring."""
-    if not isinstance(text, str):
-        return _fail("invalid", "Skriv beløpet som tekst, " + _EXAMPLES_NB + ".",
-                     "Type the amount as text, " + _EXAMPLES_EN + ".")
-    s = _normalise(text)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return _from_number(value, ore)
+    if not isinstance(value, str):
+        return _fail(
+            "invalid",
+            "Skriv beløpet som tekst, " + _EXAMPLES_NB + ".",
+            "Type the amount as text, " + _EXAMPLES_EN + ".",
+        )
+    s = _normalise(value)
     if not s:
         return _fail(
             "empty",
@@ -238,8 +258,10 @@ def parse_nok(text: str) -> ParseResult:
     if len(s) > MAX_INPUT_CHARS:
         return _fail(
             "too_long",
-            f"Beløpet er for langt (over {MAX_INPUT_CHARS} tegn). Skriv bare tallet, for eksempel 1 300 000.",
-            f"The amount is too long (over {MAX_INPUT_CHARS} characters). Type just the number, e.g. 1 300 000.",
+            f"Beløpet er for langt (over {MAX_INPUT_CHARS} tegn). Skriv bare tallet, for "
+            "eksempel 1 300 000.",
+            f"The amount is too long (over {MAX_INPUT_CHARS} characters). Type just the "
+            "number, e.g. 1 300 000.",
         )
     s = _APPROX.sub("", s)
     s = _EXCL_VAT.sub(" ", s).strip()
@@ -253,11 +275,7 @@ def parse_nok(text: str) -> ParseResult:
             "Subtract the VAT if your figure includes it.",
         )
     if _NEGATIVE.search(s):
-        return _fail(
-            "negative",
-            "Beløpet kan ikke være negativt. Skriv anslått verdi som et positivt tall, for eksempel 500 000.",
-            "The amount cannot be negative. Type the estimated value as a positive number, e.g. 500 000.",
-        )
+        return _negative()
     m = _AMOUNT.match(s)
     if m is None:
         if _RANGE.search(s):
@@ -275,11 +293,7 @@ def parse_nok(text: str) -> ParseResult:
         )
     num, unit, pre = m.group("num"), m.group("unit"), m.group("pre")
     if m.group("sign"):
-        return _fail(
-            "negative",
-            "Beløpet kan ikke være negativt. Skriv anslått verdi som et positivt tall, for eksempel 500 000.",
-            "The amount cannot be negative. Type the estimated value as a positive number, e.g. 500 000.",
-        )
+        return _negative()
     if pre in _PREFIX_UNITS:
         if unit:
             return _fail(
@@ -300,6 +314,8 @@ def parse_nok(text: str) -> ParseResult:
     mult = _UNITS[unit] if unit else 1
     numerator = int(int_digits + frac) * mult
     denominator = 10 ** len(frac)
+    if numerator % denominator and ore == "round" and numerator // denominator >= ROUND_FROM_NOK:
+        return _checked(_round_half_up(Decimal(numerator) / denominator))
     if numerator % denominator:
         whole = numerator // denominator
         if unit:
@@ -315,24 +331,72 @@ def parse_nok(text: str) -> ParseResult:
             mill = _decimal_text(int_digits, frac, ",")
             as_mill = numerator * 1_000_000 // denominator
             nb = (
-                f"«{num}» er ikke et helt antall kroner. Mente du {mill} mill ({format_nok(as_mill)})? "
+                f"«{num}» er ikke et helt antall kroner. Mente du {mill} mill "
+                f"({format_nok(as_mill)})? "
                 f"Skriv i så fall «{mill} mill». Beløp skrives i hele kroner, uten øre."
             )
             en = (
                 f"“{num}” is not a whole number of kroner. Did you mean {mill} million "
-                f"({format_nok(as_mill, 'en')})? Then type “{mill} mill”. Amounts are in whole kroner, "
+                f"({format_nok(as_mill, 'en')})? Then type “{mill} mill”. Amounts are in whole "
+                "kroner, "
                 "without øre."
             )
         else:
             nb = f"Oppgi beløpet i hele kroner uten øre, for eksempel {_plain(whole)}."
             en = f"Give the amount in whole kroner without øre, e.g. {_plain(whole)}."
         return _fail("ore", nb, en)
-    value = numerator // denominator
+    return _checked(numerator // denominator)
+
+
+def _round_half_up(amount: Decimal) -> int:
+    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _from_number(number: int | float | Decimal, ore: Ore) -> ParseResult:
+    """A number from a spreadsheet cell, under the rules that apply to typed amounts."""
+    # str() first: Decimal(0.1) is the binary float's full expansion, not the 0.1 a cell shows
+    amount = Decimal(number) if isinstance(number, int) else Decimal(str(number))
+    if not amount.is_finite():
+        return _fail(
+            "invalid",
+            "Vi forstod ikke beløpet. Skriv det i hele kroner, " + _EXAMPLES_NB + ".",
+            "We could not read the amount. Type it in whole kroner, " + _EXAMPLES_EN + ".",
+        )
+    if amount < 0:
+        return _negative()
+    if amount > MAX_NOK:
+        return _too_large()
+    if amount != amount.to_integral_value():
+        if ore == "round" and amount >= ROUND_FROM_NOK:
+            return _checked(_round_half_up(amount))
+        whole = int(amount)
+        return _fail(
+            "ore",
+            f"Oppgi beløpet i hele kroner uten øre, for eksempel {_plain(whole)}.",
+            f"Give the amount in whole kroner without øre, e.g. {_plain(whole)}.",
+        )
+    return _checked(int(amount))
+
+
+def _negative() -> ParseResult:
+    return _fail(
+        "negative",
+        "Beløpet kan ikke være negativt. Skriv anslått verdi som et positivt tall, for "
+        "eksempel 500 000.",
+        "The amount cannot be negative. Type the estimated value as a positive number, e.g. "
+        "500 000.",
+    )
+
+
+def _checked(value: int) -> ParseResult:
+    """Whole kroner, refused when zero or beyond `MAX_NOK`."""
     if value == 0:
         return _fail(
             "zero",
-            "Beløpet må være større enn 0 kr. Skriv anslått verdi for hele perioden, for eksempel 500 000.",
-            "The amount must be more than NOK 0. Type the estimated value for the whole period, e.g. 500 000.",
+            "Beløpet må være større enn 0 kr. Skriv anslått verdi for hele perioden, for "
+            "eksempel 500 000.",
+            "The amount must be more than NOK 0. Type the estimated value for the whole "
+            "period, e.g. 500 000.",
         )
     if value > MAX_NOK:
         return _too_large()

@@ -122,6 +122,9 @@ class OutboxItem(Base):
     claimed_by: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
+    # The id of the message the effect posted, recorded right after the post: a retry of
+    # the row checks it first and never posts again (`outbox.SentMessages`).
+    message_id: Mapped[str | None] = mapped_column(sa.String(400), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(nullable=True)
 

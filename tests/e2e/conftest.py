@@ -72,6 +72,15 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
+def playwright_async_api() -> Any:
+    """Playwright's async API, or `missing` (a failure under INNKJOP_REQUIRE_E2E=1)."""
+    try:
+        import playwright.async_api as api
+    except ImportError as err:
+        missing(f"Playwright is not installed ({err}); pip install -e '.[test]'")
+    return api
+
+
 @pytest.fixture
 def e2e_artifacts(request: pytest.FixtureRequest) -> Path:
     """test-artifacts/e2e/<test name>/, emptied at the start of the test."""
@@ -175,7 +184,7 @@ async def browser() -> AsyncIterator[Any]:
     """Debian's Chromium, headless, through Playwright (never downloads a browser)."""
     if not HAVE_CHROMIUM:
         missing(f"{CHROMIUM} not installed")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = playwright_async_api()
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -201,6 +210,7 @@ TEAM = "19:innkjop-generelt@thread.tacv2"
 
 #: `python app.py` in local mode against the Playground's tenant.
 APP_ENV: dict[str, str | None] = {
+    "LOCAL_MODE": "true",
     "ALLOWED_TENANT_ID": TENANT_ID,
     "PROCUREMENT_USER_IDS": f"{INGRID},{LARS}",
     "INTAKE_CHANNEL_ID": INTAKE_CHANNEL,
@@ -286,7 +296,7 @@ async def app_browser() -> AsyncIterator[Any]:
     """Debian's Chromium for a module whose tests run in the module's event loop."""
     if not HAVE_CHROMIUM:
         missing(f"{CHROMIUM} not installed")
-    playwright_api = pytest.importorskip("playwright.async_api")
+    playwright_api = playwright_async_api()
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS

@@ -142,8 +142,9 @@ class _ManagedProcess:
 class BotProcess(_ManagedProcess):
     """Run a bot (default `python app.py`) on a port and wait until `GET /healthz` is 200.
 
-    `env` is layered over this process's environment with `PORT` set; a value of None
-    removes a variable. Use `restart(env=...)` to restart it (same port) with changes.
+    `env` is layered over this process's environment with `PORT` and `LOCAL_MODE=true` set; a
+    value of None removes a variable (`LOCAL_MODE=None` for a bot given an Entra app). Use
+    `restart(env=...)` to restart it (same port) with changes.
     """
 
     def __init__(
@@ -178,6 +179,7 @@ class BotProcess(_ManagedProcess):
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PORT"] = str(self.port)
+        env["LOCAL_MODE"] = "true"  # the app starts anonymous only when asked to
         env.setdefault("PYTHONUNBUFFERED", "1")
         for key, value in self.env_overrides.items():
             if value is None:
@@ -250,8 +252,10 @@ def card_text(card: Mapping[str, Any] | None) -> str:
     """
     if not card:
         return ""
+    from tests.cardcheck import shown_card  # TextBlocks and facts as shown (escapes removed)
+
     lines: list[str] = []
-    for element in _walk(card):
+    for element in _walk(shown_card(card)):
         kind = element.get("type")
         if kind in ("TextBlock", "TextRun") and isinstance(element.get("text"), str):
             lines.append(element["text"])

@@ -1,12 +1,12 @@
 """A needs report end to end through the Agents Playground: open → invalid submit (values
 kept) → valid submit → summary → double tap → intake card in the channel → refusal for a
-non-innkjøper → approval by an innkjøper (updated for everyone) → submitter notified →
+non-innkjøper (revealing nothing) → approval by an innkjøper (updated for everyone) → submitter notified →
 listed → the signed contract registered from the competition. Plus the draft. One bot + Playground for the module."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from procurement.shared.calendar import OSLO
 
 import pytest
 
@@ -50,7 +50,7 @@ NEED = (
 
 
 def oslo_today() -> date:
-    return datetime.now(ZoneInfo("Europe/Oslo")).date()
+    return datetime.now(OSLO).date()
 
 
 def valid_inputs() -> dict[str, str]:
@@ -169,8 +169,9 @@ async def test_needs_report_journey(app_playground: Playground) -> None:
     refusal = card_text(result.card)
     assert "bare medlemmer av Innkjøpsseksjonen" in refusal
     assert "Ingenting er endret" in refusal
-    assert "Venter på behandling" in refusal
-    assert "Godkjenn" in button_titles(result.card)
+    # The refusal reveals nothing of the report (issue 8.1): no title, need, status or buttons.
+    assert TITLE not in refusal and NEED not in refusal and "Venter på behandling" not in refusal
+    assert button_titles(result.card) == []
     await pg.expect_no_message(conversation_id=intake_channel, timeout=1.0)
     await pg.expect_no_message(conversation_id=pg.personal_chat_id, timeout=1.0)
 

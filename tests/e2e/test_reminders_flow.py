@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from procurement.shared.calendar import OSLO
 
 import pytest
 
@@ -35,7 +35,6 @@ from tests.e2e.playground import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-OSLO = ZoneInfo("Europe/Oslo")
 KARI_EMAIL = "kari.nordmann@kommune.example.no"
 SNOOZED = ("KAV-2025-0101", "Matombringing til hjemmeboende", "Norsk Storkjøkken AS")
 RENEWED = ("KAV-2025-0102", "Vaktmestertjenester i barnehagene", "Byggservice Vest AS")
@@ -75,7 +74,7 @@ def contract_csv(path: Path) -> tuple[date, date]:
 
 
 async def run_import(csv_path: Path, db_path: Path, env: dict[str, str | None]) -> str:
-    """`python -m procurement.contracts.import_cli FILE --database-url URL`, as an operator
+    """`python app.py import-contracts FILE --database-url URL`, as an operator
     would run it next to the running bot."""
     environment = dict(os.environ)
     for key, value in env.items():
@@ -85,8 +84,8 @@ async def run_import(csv_path: Path, db_path: Path, env: dict[str, str | None]) 
             environment[key] = value
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "procurement.contracts.import_cli",
+        "app.py",
+        "import-contracts",
         str(csv_path),
         "--database-url",
         f"sqlite+aiosqlite:///{db_path}",
@@ -217,7 +216,7 @@ async def test_option_reminder_snooze_and_new_needs_report(
     assert find_input(form.card, "title")["value"] == f"Ny avtale: {RENEWED[1]}"
     assert find_input(form.card, "replaces_contract")["value"] == RENEWED[0]
     assert find_input(form.card, "category")["value"] == "services"
-    assert find_input(form.card, "start_date")["value"] == end.isoformat()
+    assert find_input(form.card, "start_date")["value"] == (end + timedelta(days=1)).isoformat()
     assert "Send til Innkjøpsseksjonen" in button_titles(form.card)
     row = next(r for r in reminder_rows(db_path, RENEWED[0]) if r["kind"] == "option_notice_3m")
     assert row["answer"] == "new_needs_report"

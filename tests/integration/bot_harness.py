@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from procurement.shared.calendar import OSLO
 
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
@@ -36,7 +36,6 @@ INGRID_CHAT = "a:ingrid-personal"
 INTAKE = "19:innkjop-intake@thread.tacv2"
 BOT_ID = "28:bot-app-id"
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
-OSLO = ZoneInfo("Europe/Oslo")
 
 FORM_FIELDS = [
     "title", "need", "service_area", "estimated_value", "value_basis", "category", "cpv",

@@ -7,13 +7,14 @@ are shown only to innkjøpere and the contract's manager, only in a personal cha
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from procurement.contracts.model import ContractData
-from procurement.store.tables import NeedsReport
+from procurement.contracts.model import ContractData, ContractOption
+from procurement.store.tables import NeedsReport, Reminder
 from tests.integration.bot_harness import (
     BOT_ID,
     INGRID,
@@ -26,6 +27,7 @@ from tests.integration.bot_harness import (
     today,
     verbs_of,
 )
+from tests.integration.reminder_fixtures import contract_with_one_due
 
 GROUP = "19:group-chat-kari-ola@thread.v2"
 CHANNEL = "19:some-team-channel@thread.tacv2"
@@ -147,3 +149,21 @@ async def test_typeahead_never_carries_prices(bot: Bot, user: str) -> None:
     assert status == 200
     results = body["value"]["results"]
     assert results == [{"title": "Rammeavtale renhold – Renhold Øst AS (RA-2025-099)", "value": "RA-2025-099"}]
+
+
+@pytest.mark.parametrize("verb", ["reminder.snooze", "reminder.extend_option", "reminder.not_relevant"])
+async def test_a_reminder_is_answered_only_by_its_manager_or_innkjopere(bot: Bot, verb: str) -> None:
+    data = contract_with_one_due("KAV-77", 1, options=[
+        ContractOption(number=1, months=12, notice_deadline=today() + timedelta(days=60))])
+    data = dataclasses.replace(data, manager_aad_id=KARI, manager_email="")
+    await bot.runtime.services.contracts.upsert_contract(data, source="test")
+    reminder = (await bot.rows(Reminder))[0]
+    refused = await bot.invoke(verb, {"reminder": reminder.id, "reason": "x"}, user=OLA)
+    unknown = await bot.invoke(verb, {"reminder": 999_999, "reason": "x"}, user=OLA)
+    text = texts_of(refused)
+    assert texts_of(refused) == texts_of(unknown)
+    assert "KAV-77" not in text and "Leverandør" not in text
+    assert (await bot.rows(Reminder, Reminder.id == reminder.id))[0].answer is None
+    # The manager may (as may an innkjøper).
+    answered = await bot.invoke(verb, {"reminder": reminder.id, "reason": "ny avtale på plass"}, user=KARI)
+    assert "KAV-77" in texts_of(answered)

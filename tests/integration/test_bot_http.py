@@ -317,9 +317,17 @@ async def test_malformed_invoke_values_get_a_card(bot: Bot, value: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["composeExtension/query", "task/fetch", "something/else"])
-async def test_unknown_invoke_names_are_answered(bot: Bot, name: str) -> None:
-    status, _ = await bot.post(teams_activity(bot.stub.url, "invoke", name=name, value={}))
-    assert status == 200
+async def test_unknown_invoke_names_are_answered(
+    bot: Bot, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Not 501 (Teams: "Unable to reach app") and not the error card: an empty success, logged,
+    # and nothing posted to the conversation.
+    caplog.set_level(logging.INFO)
+    status, body = await bot.post(teams_activity(bot.stub.url, "invoke", name=name, value={}))
+    assert (status, body) == (200, {})
+    assert bot.stub.requests == []
+    assert any("unhandled invoke" in r.getMessage() and name in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_search_invoke_for_unknown_dataset_answers_empty(bot: Bot) -> None:
@@ -390,7 +398,7 @@ async def test_foreign_tenant_is_ignored_and_logged(
 
     # An invoke from the foreign tenant gets no card either.
     status, body = await bot.post(execute(bot.stub.url, "home.help", tenant=OTHER_TENANT))
-    assert status in (200, 403) and not (isinstance(body, dict) and "value" in body and body["value"])
+    assert (status, body) == (403, None)  # refused, and nothing about the bot in the answer
     assert bot.stub.requests == []
 
     # The configured tenant (compared case-insensitively) is served.
@@ -642,7 +650,9 @@ async def test_local_mode_refuses_a_real_non_loopback_client(
     address = _non_loopback_ipv4()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address (the middleware test covers it)")
-    web_app = await app_module.build_app(make_settings(HOST=address))
+    # Settings refuse a non-loopback HOST in local mode; the server here binds wide anyway, as a
+    # proxy or tunnel in front of the bot would make it reachable, to check the request guard.
+    web_app = await app_module.build_app(make_settings())
     client = TestClient(TestServer(web_app, host=address))
     await client.start_server()
     try:
@@ -740,22 +750,30 @@ async def test_stub_fault_injection_block_update_create_and_delay() -> None:
         assert time.monotonic() - started >= 0.05
 
 
-async def test_stub_takes_hundreds_of_requests_per_second() -> None:
+async def test_stub_without_limits_takes_every_post_in_order_and_concurrently() -> None:
+    """What the benchmarks rely on, without timing the stub's own speed (which measures the
+    machine): with rate limits off no post is refused, each is delivered once and in order
+    per conversation, and clients are served at the same time, not one after another."""
     import asyncio
 
     import aiohttp
 
     async with ConnectorStub(rate_limits=False) as stub, aiohttp.ClientSession() as session:
-        n = 600
+        n, workers = 600, 10
 
         async def worker(w: int) -> None:
-            for i in range(n // 10):
+            for i in range(n // workers):
                 status, _ = await _post(session, stub, f"a:load-{w}", {"type": "message", "text": str(i)})
                 assert status == 201
 
+        await asyncio.gather(*(worker(w) for w in range(workers)))
+        assert sum(stub.delivery_counts().values()) == n and stub.refused() == []
+        for w in range(workers):
+            assert stub.texts(f"a:load-{w}") == [str(i) for i in range(n // workers)]
+
+        # Ten posts that each take 0.3 s: together about 0.3 s; one after another 3 s.
+        stub.delay = 0.3
         started = time.monotonic()
-        await asyncio.gather(*(worker(w) for w in range(10)))
-        rate = n / (time.monotonic() - started)
-        assert sum(stub.delivery_counts().values()) == n
-        # Client and stub share this process (and 2 cores); the stub alone is much faster.
-        assert rate > 300, f"{rate:.0f} requests/s"
+        answers = await asyncio.gather(*(_post(session, stub, f"a:slow-{w}") for w in range(workers)))
+        assert [status for status, _ in answers] == [201] * workers
+        assert time.monotonic() - started < 1.5

@@ -28,16 +28,14 @@ from integrations.teams_rooms import (
     parse_operation_location,
     wait_for_team_operation,
 )
+from procurement.errors import IntegrationError, PermanentError, TransientError, Unreachable
 from procurement.ports import (
     ArchiveStore,
     ChatInstaller,
-    IntegrationError,
     ListMirror,
     RoomProvisioner,
-    TransientIntegrationError,
-    UnreachableUser,
 )
-from tests.graph_server import GraphTestServer
+from tests.graph_server import CATALOG_PERMISSION, INSTALL_PERMISSION, GraphTestServer
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=2.0)
 
@@ -54,11 +52,21 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def make_client(graph: GraphTestServer, http: httpx.AsyncClient, *, token: str | None = None,
-                max_retries: int = 3) -> GraphServiceClient:
+def make_client(
+    graph: GraphTestServer,
+    http: httpx.AsyncClient,
+    *,
+    token: str | None = None,
+    max_retries: int = 3,
+) -> GraphServiceClient:
     # A trailing slash on purpose: build_graph_client must strip it (kiota would send `//`).
-    return build_graph_client(StaticTokenCredential(token or graph.token), base_url=graph.base_url + "/",
-                              httpx_client=http, max_retries=max_retries, retry_delay=0)
+    return build_graph_client(
+        StaticTokenCredential(token or graph.token),
+        base_url=graph.base_url + "/",
+        httpx_client=http,
+        max_retries=max_retries,
+        retry_delay=0,
+    )
 
 
 @pytest.fixture
@@ -68,8 +76,12 @@ async def client(graph: GraphTestServer, http: httpx.AsyncClient) -> GraphServic
 
 def rooms(client: GraphServiceClient, **kwargs: Any) -> GraphRoomProvisioner:
     options: dict[str, Any] = {
-        "files_folder_max_wait": 5.0, "files_folder_initial_delay": 0.01, "files_folder_max_delay": 0.05,
-        "small_upload_limit": 256 * 1024, "chunk_size": CHUNK_UNIT, "upload_policy": FAST,
+        "files_folder_max_wait": 5.0,
+        "files_folder_initial_delay": 0.01,
+        "files_folder_max_delay": 0.05,
+        "small_upload_limit": 256 * 1024,
+        "chunk_size": CHUNK_UNIT,
+        "upload_policy": FAST,
     }
     options.update(kwargs)
     return GraphRoomProvisioner(client, **options)
@@ -83,13 +95,27 @@ def test_adapters_implement_the_ports(client: GraphServiceClient) -> None:
     provisioner: RoomProvisioner = rooms(client)
     mirror: ListMirror = GraphListMirror(client, "site")
     archive: ArchiveStore = GraphArchiveStore(client, "drive")
-    assert all((installer, provisioner, mirror, archive))
+    # mypy checks the annotated assignments; at run time, each port's methods exist on the
+    # adapter as coroutines taking the same parameters.
+    import inspect
+
+    ports = [(installer, ChatInstaller), (provisioner, RoomProvisioner), (mirror, ListMirror),
+             (archive, ArchiveStore)]
+    for adapter, port in ports:
+        methods = {n: f for n, f in vars(port).items() if inspect.isfunction(f) and not n.startswith("_")}
+        assert methods, port
+        for name, spec in methods.items():
+            impl = getattr(type(adapter), name, None)
+            assert inspect.iscoroutinefunction(impl), f"{type(adapter).__name__}.{name} is not a coroutine"
+            assert list(inspect.signature(impl).parameters) == list(inspect.signature(spec).parameters), name
 
 
 # -- authentication -----------------------------------------------------------------------------
 
 
-async def test_every_graph_call_carries_the_bearer_token(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_every_graph_call_carries_the_bearer_token(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     await GraphChatInstaller(client, app).ensure_personal_chat(user)
     graph_calls = [r for r in graph.requests if r.path.startswith("/v1.0/")]
@@ -98,13 +124,16 @@ async def test_every_graph_call_carries_the_bearer_token(graph: GraphTestServer,
     assert not graph.unhandled
 
 
-async def test_a_wrong_token_is_a_permanent_error(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
+async def test_a_wrong_token_is_a_permanent_error(
+    graph: GraphTestServer, http: httpx.AsyncClient
+) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     bad = make_client(graph, http, token="not-the-token")
-    with pytest.raises(IntegrationError) as caught:
+    with pytest.raises(PermanentError) as caught:
         await GraphChatInstaller(bad, app).ensure_personal_chat(user)
     assert caught.value.status == 401
     assert caught.value.code == "InvalidAuthenticationToken"
+    assert caught.value.why == "sign_in_failed"
 
 
 class FakeMsalApp:
@@ -112,27 +141,40 @@ class FakeMsalApp:
         self.result = result
         self.calls: list[tuple[list[str], str | None]] = []
 
-    def acquire_token_for_client(self, scopes: list[str], claims_challenge: str | None = None,
-                                 **kwargs: Any) -> dict[str, Any]:
+    def acquire_token_for_client(
+        self, scopes: list[str], claims_challenge: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         self.calls.append((scopes, claims_challenge))
         return self.result
 
 
-async def test_msal_credential_feeds_the_graph_client(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
+async def test_msal_credential_feeds_the_graph_client(
+    graph: GraphTestServer, http: httpx.AsyncClient
+) -> None:
     fake = FakeMsalApp({"access_token": graph.token, "expires_in": 3599, "token_type": "Bearer"})
-    credential = AsyncMsalClientCredential("tenant", "client", client_secret="s3cret", app_factory=lambda: fake)
+    credential = AsyncMsalClientCredential(
+        "tenant", "client", client_secret="s3cret", app_factory=lambda: fake
+    )
     client = build_graph_client(credential, base_url=graph.base_url, httpx_client=http)
     user, app = graph.add_user(), graph.add_catalog_app()
     assert await GraphChatInstaller(client, app).ensure_personal_chat(user)
     # The Graph scope, not one derived from the test server's host name.
-    assert fake.calls and all(scopes == ["https://graph.microsoft.com/.default"] for scopes, _ in fake.calls)
+    assert fake.calls and all(
+        scopes == ["https://graph.microsoft.com/.default"] for scopes, _ in fake.calls
+    )
 
 
 async def test_msal_errors_do_not_leak_the_secret() -> None:
     secret = "very-secret-value-123"
-    fake = FakeMsalApp({"error": "invalid_client",
-                        "error_description": f"AADSTS7000215: Invalid client secret provided ({secret}).\nTrace ID: x"})
-    credential = AsyncMsalClientCredential("tenant", "client", client_secret=secret, app_factory=lambda: fake)
+    fake = FakeMsalApp(
+        {
+            "error": "invalid_client",
+            "error_description": f"AADSTS7000215: Invalid client secret provided ({secret}).\nTrace ID: x",
+        }
+    )
+    credential = AsyncMsalClientCredential(
+        "tenant", "client", client_secret=secret, app_factory=lambda: fake
+    )
     with pytest.raises(GraphAuthError) as caught:
         await credential.get_token("https://graph.microsoft.com/.default")
     assert "invalid_client" in str(caught.value)
@@ -150,7 +192,9 @@ def test_credential_needs_a_secret_or_a_certificate() -> None:
 # -- app installation and personal chat -------------------------------------------------------
 
 
-async def test_install_returns_the_personal_chat(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_install_returns_the_personal_chat(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     chat_id = await GraphChatInstaller(client, app).ensure_personal_chat(user)
     assert chat_id.startswith("19:") and chat_id.endswith("@unq.gbl.spaces")
@@ -163,15 +207,42 @@ async def test_install_returns_the_personal_chat(graph: GraphTestServer, client:
     assert listing.query == {"$expand": "teamsApp", "$filter": f"teamsApp/id eq '{app}'"}
 
 
-async def test_catalog_id_from_the_manifest_id(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_catalog_id_from_the_manifest_id(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     app = graph.add_catalog_app(external_id="11111111-2222-4333-8444-555555555555")
     assert await resolve_catalog_app_id(client, "11111111-2222-4333-8444-555555555555") == app
-    with pytest.raises(IntegrationError):
+    with pytest.raises(Unreachable) as caught:
         await resolve_catalog_app_id(client, "not-published")
+    assert caught.value.why == "not_in_catalog"
 
 
-async def test_already_installed_409_still_returns_the_chat(graph: GraphTestServer,
-                                                           client: GraphServiceClient) -> None:
+async def test_no_permission_for_the_app_catalog_is_permanent(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
+    graph.add_catalog_app(external_id="11111111-2222-4333-8444-555555555555")
+    graph.revoke(CATALOG_PERMISSION)
+    with pytest.raises(PermanentError) as caught:
+        await resolve_catalog_app_id(client, "11111111-2222-4333-8444-555555555555")
+    assert (caught.value.status, caught.value.why) == (403, "permission_missing")
+
+
+async def test_no_permission_to_install_is_permanent_not_the_users_policy(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
+    """Both are 403: the app's missing permission is for IT to fix (permanent), a user's
+    app permission policy makes that one user unreachable."""
+    app = graph.add_catalog_app()
+    graph.revoke(INSTALL_PERMISSION)
+    with pytest.raises(PermanentError) as caught:
+        await GraphChatInstaller(client, app).ensure_personal_chat(graph.add_user())
+    assert (caught.value.status, caught.value.why) == (403, "permission_missing")
+    assert "Missing role permissions" in caught.value.reason  # for the log, not for users
+
+
+async def test_already_installed_409_still_returns_the_chat(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     installer = GraphChatInstaller(client, app)
     first = await installer.ensure_personal_chat(user)
@@ -181,17 +252,34 @@ async def test_already_installed_409_still_returns_the_chat(graph: GraphTestServ
 
 
 @pytest.mark.parametrize("kind", ["blocked", "unknown", "app-not-in-catalog"])
-async def test_unreachable_users(graph: GraphTestServer, client: GraphServiceClient, kind: str) -> None:
+async def test_unreachable_users(
+    graph: GraphTestServer, client: GraphServiceClient, kind: str
+) -> None:
     app = graph.add_catalog_app()
-    user = {"blocked": graph.add_user(blocked=True), "unknown": "0f0f0f0f-0000-4000-8000-000000000000",
-            "app-not-in-catalog": graph.add_user()}[kind]
-    installer = GraphChatInstaller(client, "not-in-catalog" if kind == "app-not-in-catalog" else app)
-    with pytest.raises(UnreachableUser) as caught:
+    user = {
+        "blocked": graph.add_user(blocked=True),
+        "unknown": "0f0f0f0f-0000-4000-8000-000000000000",
+        "app-not-in-catalog": graph.add_user(),
+    }[kind]
+    installer = GraphChatInstaller(
+        client, "not-in-catalog" if kind == "app-not-in-catalog" else app
+    )
+    with pytest.raises(Unreachable) as caught:
         await installer.ensure_personal_chat(user)
-    assert ("403" if kind == "blocked" else "404") in caught.value.reason
+    assert caught.value.status == (403 if kind == "blocked" else 404)
+    assert (
+        caught.value.why
+        == {
+            "blocked": "not_allowed_by_policy",
+            "unknown": "unknown_user",
+            "app-not-in-catalog": "not_in_catalog",
+        }[kind]
+    )
 
 
-async def test_throttled_install_waits_for_retry_after(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_throttled_install_waits_for_retry_after(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     graph.fail_next("POST", r"/teamwork/installedApps$", 429, {"Retry-After": "1"})
     started = asyncio.get_running_loop().time()
@@ -203,58 +291,79 @@ async def test_throttled_install_waits_for_retry_after(graph: GraphTestServer, c
     assert asyncio.get_running_loop().time() - started >= 0.95
 
 
-async def test_persistent_throttling_is_transient(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
+async def test_persistent_throttling_is_transient(
+    graph: GraphTestServer, http: httpx.AsyncClient
+) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     client = make_client(graph, http, max_retries=1)
     graph.fail_next("POST", r"/teamwork/installedApps$", 429, {"Retry-After": "1"}, times=10)
-    with pytest.raises(TransientIntegrationError) as caught:
+    with pytest.raises(TransientError) as caught:
         await GraphChatInstaller(client, app).ensure_personal_chat(user)
     assert caught.value.retry_after == 1
     assert len(graph.requests_matching("POST", r"/installedApps$")) == 2  # first try + 1 retry
 
 
-async def test_service_unavailable_after_retries_is_transient(graph: GraphTestServer,
-                                                               http: httpx.AsyncClient) -> None:
+async def test_service_unavailable_after_retries_is_transient(
+    graph: GraphTestServer, http: httpx.AsyncClient
+) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     client = make_client(graph, http, max_retries=1)
     graph.fail_next("GET", r"/chat$", 503, {"Retry-After": "1"}, times=5)
-    with pytest.raises(TransientIntegrationError):
+    with pytest.raises(TransientError):
         await GraphChatInstaller(client, app).ensure_personal_chat(user)
 
 
 # -- rooms: channel, files folder, folders, files ------------------------------------------------
 
 
-async def test_create_room_channel_folders_and_files(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_create_room_channel_folders_and_files(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     team = graph.add_team()
     provisioner = rooms(client)
-    info = await provisioner.create_room(team, "Konkurranse renhold", "Anskaffelse av renhold",
-                                         ["Tilbud", "Evaluering/Notater"], [("Prosjektplan.txt", b"plan")])
+    info = await provisioner.create_room(
+        team,
+        "Konkurranse renhold",
+        "Anskaffelse av renhold",
+        ["Tilbud", "Evaluering/Notater"],
+        [("Prosjektplan.txt", b"plan")],
+    )
     channel = graph.team_channel(team, "Konkurranse renhold")
     assert channel is not None and info.channel_id == channel.id
     assert info.web_url.startswith("https://teams.microsoft.com/l/channel/")
     assert info.drive_id == graph.teams[team].drive_id
     post = graph.requests_matching("POST", r"/channels$")[0]
     assert post.status == 201
-    assert post.json() == {"description": "Anskaffelse av renhold", "displayName": "Konkurranse renhold",
-                           "membershipType": "standard"}
+    assert post.json() == {
+        "description": "Anskaffelse av renhold",
+        "displayName": "Konkurranse renhold",
+        "membershipType": "standard",
+    }
     # filesFolder: 404 twice (provisioning), then found.
     assert [r.status for r in graph.requests_matching("GET", r"/filesFolder$")] == [404, 404, 200]
     for path in ("Konkurranse renhold/Tilbud", "Konkurranse renhold/Evaluering/Notater"):
         item = graph.item_at(info.drive_id, path)
         assert item is not None and item.is_folder
     folder_post = graph.requests_matching("POST", r"/children$")[0].json()
-    assert folder_post["folder"] == {} and folder_post["@microsoft.graph.conflictBehavior"] == "fail"
+    assert (
+        folder_post["folder"] == {} and folder_post["@microsoft.graph.conflictBehavior"] == "fail"
+    )
     plan = graph.item_at(info.drive_id, "Konkurranse renhold/Prosjektplan.txt")
     assert plan is not None and plan.content == b"plan"
     assert not graph.unhandled
 
 
-async def test_create_room_twice_reuses_the_channel(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_create_room_twice_reuses_the_channel(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     team = graph.add_team()
     provisioner = rooms(client)
-    first = await provisioner.create_room(team, "Konkurranse IKT", "", ["Tilbud"], [("a.txt", b"1")])
-    second = await provisioner.create_room(team, "konkurranse ikt", "", ["Tilbud"], [("a.txt", b"2")])
+    first = await provisioner.create_room(
+        team, "Konkurranse IKT", "", ["Tilbud"], [("a.txt", b"1")]
+    )
+    second = await provisioner.create_room(
+        team, "konkurranse ikt", "", ["Tilbud"], [("a.txt", b"2")]
+    )
     assert second == first
     assert [r.status for r in graph.requests_matching("POST", r"/channels$")] == [201, 409]
     assert graph.requests_matching("POST", r"/channels$")[1].status == 409
@@ -264,7 +373,9 @@ async def test_create_room_twice_reuses_the_channel(graph: GraphTestServer, clie
     assert item is not None and item.content == b"2"  # replaced, not duplicated
 
 
-async def test_duplicate_channel_answer_is_graphs(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
+async def test_duplicate_channel_answer_is_graphs(
+    graph: GraphTestServer, http: httpx.AsyncClient
+) -> None:
     team = graph.add_team()
     url = f"{graph.base_url}/teams/{team}/channels"
     headers = {"Authorization": f"Bearer {graph.token}"}
@@ -276,32 +387,42 @@ async def test_duplicate_channel_answer_is_graphs(graph: GraphTestServer, http: 
     assert (await http.post(url, json=body)).status_code == 401
 
 
-async def test_name_already_exists_with_another_status_is_reused(graph: GraphTestServer,
-                                                                 client: GraphServiceClient) -> None:
+async def test_name_already_exists_with_another_status_is_reused(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     team = graph.add_team()
     first = await rooms(client).create_room(team, "Kode", "", [], [])
-    graph.fail_next("POST", r"/channels$", 400, body={"error": {"code": "NameAlreadyExists",
-                                                                "message": "Channel name already existed."}})
+    graph.fail_next(
+        "POST",
+        r"/channels$",
+        400,
+        body={"error": {"code": "NameAlreadyExists", "message": "Channel name already existed."}},
+    )
     assert await rooms(client).create_room(team, "Kode", "", [], []) == first
 
 
-async def test_channel_create_for_unknown_team_is_permanent(graph: GraphTestServer,
-                                                            client: GraphServiceClient) -> None:
+async def test_channel_create_for_unknown_team_is_permanent(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     with pytest.raises(IntegrationError) as caught:
         await rooms(client).create_room("no-such-team", "X", "", [], [])
     assert caught.value.status == 404
 
 
-async def test_files_folder_never_ready_is_transient(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_files_folder_never_ready_is_transient(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     team = graph.add_team()
     graph.files_folder_not_found_polls = 1000
-    with pytest.raises(TransientIntegrationError) as caught:
+    with pytest.raises(TransientError) as caught:
         await rooms(client, files_folder_max_wait=0.2).create_room(team, "Treg", "", [], [])
     assert "not ready" in str(caught.value)
     assert caught.value.retry_after is not None
 
 
-async def test_small_upload_retries_503_itself(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_small_upload_retries_503_itself(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     team = graph.add_team()
     graph.fail_next("PUT", r":/content$", 503, {"Retry-After": "1"})
     info = await rooms(client).create_room(team, "Opplasting", "", [], [("Notat.txt", b"hei")])
@@ -313,20 +434,26 @@ async def test_small_upload_retries_503_itself(graph: GraphTestServer, client: G
     assert item is not None and item.content == b"hei"
 
 
-async def test_kiota_does_not_retry_octet_stream(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_kiota_does_not_retry_octet_stream(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     team = graph.add_team()
     graph.fail_next("PUT", r":/content$", 503, {"Retry-After": "1"})
-    with pytest.raises(TransientIntegrationError):
+    with pytest.raises(TransientError):
         await rooms(client, upload_policy=RetryPolicy(attempts=1)).create_room(
-            team, "Uten retry", "", [], [("x.txt", b"x")])
+            team, "Uten retry", "", [], [("x.txt", b"x")]
+        )
     assert len(graph.requests_matching("PUT", r":/content$")) == 1
 
 
-async def test_large_upload_in_chunks_without_authorization(graph: GraphTestServer,
-                                                            client: GraphServiceClient) -> None:
+async def test_large_upload_in_chunks_without_authorization(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     team = graph.add_team()
     content = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
-    info = await rooms(client).create_room(team, "Stor fil", "", [], [("Konkurransegrunnlag.pdf", content)])
+    info = await rooms(client).create_room(
+        team, "Stor fil", "", [], [("Konkurransegrunnlag.pdf", content)]
+    )
     session = graph.requests_matching("POST", r":/createUploadSession$")
     assert len(session) == 1 and session[0].authorization == f"Bearer {graph.token}"
     assert session[0].json()["item"]["@microsoft.graph.conflictBehavior"] == "replace"
@@ -344,15 +471,26 @@ async def test_large_upload_in_chunks_without_authorization(graph: GraphTestServ
     assert item is not None and item.content == content
 
 
-async def test_large_upload_resumes_after_a_failed_chunk(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_large_upload_resumes_after_a_failed_chunk(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     team = graph.add_team()
     content = b"a" * (3 * CHUNK_UNIT + 10)
     graph.fail_next("PUT", r"^/upload/", 503, {"Retry-After": "0"}, after=1)  # the second chunk
     info = await rooms(client).create_room(team, "Gjenoppta", "", [], [("stor.bin", content)])
     upload_calls = graph.requests_matching("*", r"^/upload/")
     assert [(r.method, r.status) for r in upload_calls] == [
-        ("PUT", 202), ("PUT", 503), ("GET", 200), ("PUT", 202), ("PUT", 202), ("PUT", 201)]
-    assert upload_calls[3].headers["content-range"] == f"bytes {CHUNK_UNIT}-{2 * CHUNK_UNIT - 1}/{len(content)}"
+        ("PUT", 202),
+        ("PUT", 503),
+        ("GET", 200),
+        ("PUT", 202),
+        ("PUT", 202),
+        ("PUT", 201),
+    ]
+    assert (
+        upload_calls[3].headers["content-range"]
+        == f"bytes {CHUNK_UNIT}-{2 * CHUNK_UNIT - 1}/{len(content)}"
+    )
     item = graph.item_at(info.drive_id, "Gjenoppta/stor.bin")
     assert item is not None and item.content == content
 
@@ -360,10 +498,18 @@ async def test_large_upload_resumes_after_a_failed_chunk(graph: GraphTestServer,
 # -- team creation ------------------------------------------------------------------------------
 
 
-async def test_create_team_polls_the_operation(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_create_team_polls_the_operation(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     owner = graph.add_user()
-    team_id = await create_team_and_wait(client, "Konkurranse 2025-14", "Samhandling", owner,
-                                         poll_interval=0.01, max_poll_interval=0.02)
+    team_id = await create_team_and_wait(
+        client,
+        "Konkurranse 2025-14",
+        "Samhandling",
+        owner,
+        poll_interval=0.01,
+        max_poll_interval=0.02,
+    )
     assert team_id in graph.teams and graph.teams[team_id].ready
     post = graph.requests_matching("POST", r"^/v1.0/teams$")[0]
     assert post.status == 202
@@ -378,73 +524,118 @@ async def test_create_team_polls_the_operation(graph: GraphTestServer, client: G
     assert info.channel_id
 
 
-async def test_team_creation_still_running_is_resumable(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_team_creation_still_running_is_resumable(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     graph.team_operation_polls = 1000
     with pytest.raises(TeamCreationPending) as caught:
-        await create_team_and_wait(client, "Treg team", "", graph.add_user(), poll_interval=0.01,
-                                   max_poll_interval=0.02, max_wait=0.1)
+        await create_team_and_wait(
+            client,
+            "Treg team",
+            "",
+            graph.add_user(),
+            poll_interval=0.01,
+            max_poll_interval=0.02,
+            max_wait=0.1,
+        )
     pending = caught.value
     graph.operations[pending.operation_id].polls_left = 0
-    assert await wait_for_team_operation(client, pending.team_id, pending.operation_id,
-                                         poll_interval=0.01) == pending.team_id
+    assert (
+        await wait_for_team_operation(
+            client, pending.team_id, pending.operation_id, poll_interval=0.01
+        )
+        == pending.team_id
+    )
 
 
-async def test_team_post_is_not_repeated_after_a_gateway_timeout(graph: GraphTestServer,
-                                                                  client: GraphServiceClient) -> None:
+async def test_team_post_is_not_repeated_after_a_gateway_timeout(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     graph.fail_next("POST", r"^/v1.0/teams$", 504)
-    with pytest.raises(TransientIntegrationError):
-        await create_team_and_wait(client, "Kanskje", "", graph.add_user(), poll_interval=0.01, policy=FAST)
-    assert len(graph.requests_matching("POST", r"^/v1.0/teams$")) == 1  # a second team would be worse
+    with pytest.raises(TransientError):
+        await create_team_and_wait(
+            client, "Kanskje", "", graph.add_user(), poll_interval=0.01, policy=FAST
+        )
+    assert (
+        len(graph.requests_matching("POST", r"^/v1.0/teams$")) == 1
+    )  # a second team would be worse
 
 
-async def test_team_post_throttled_is_tried_again(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_team_post_throttled_is_tried_again(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     graph.fail_next("POST", r"^/v1.0/teams$", 429, {"Retry-After": "0"})
-    team_id = await create_team_and_wait(client, "Struping", "", graph.add_user(), poll_interval=0.01,
-                                         policy=FAST)
+    team_id = await create_team_and_wait(
+        client, "Struping", "", graph.add_user(), poll_interval=0.01, policy=FAST
+    )
     assert [r.status for r in graph.requests_matching("POST", r"^/v1.0/teams$")] == [429, 202]
     assert graph.teams[team_id].ready
 
 
 def test_operation_location_forms() -> None:
     assert parse_operation_location("/teams('t-1')/operations('op-1')") == ("t-1", "op-1")
-    assert parse_operation_location("https://graph.microsoft.com/v1.0/teams/t-2/operations/op-2") == ("t-2", "op-2")
+    assert parse_operation_location(
+        "https://graph.microsoft.com/v1.0/teams/t-2/operations/op-2"
+    ) == ("t-2", "op-2")
     assert parse_operation_location("/teams('t-3')") is None
 
 
 # -- SharePoint list and archive ---------------------------------------------------------------
 
 
-async def test_list_upsert_creates_then_updates(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_list_upsert_creates_then_updates(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     site = graph.add_site()
     list_id = graph.add_list(site, "Kontrakter")
     mirror = GraphListMirror(client, site)
-    first = await mirror.upsert_item("Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1200000})
-    second = await mirror.upsert_item("Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1300000})
+    first = await mirror.upsert_item(
+        "Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1200000}
+    )
+    second = await mirror.upsert_item(
+        "Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1300000}
+    )
     other = await mirror.upsert_item("Kontrakter", "Kari's avtale", {"Leverandor": "B"})
     assert first == second != other
     items = graph.list_items(site, list_id)
     assert items[first]["Title"] == "K-2025-001" and items[first]["Verdi"] == 1300000
     assert items[other]["Title"] == "Kari's avtale"
     searches = graph.requests_matching("GET", r"/items$")
-    assert all(r.headers.get("prefer") == "HonorNonIndexedQueriesWarningMayFailRandomly" for r in searches)
+    assert all(
+        r.headers.get("prefer") == "HonorNonIndexedQueriesWarningMayFailRandomly" for r in searches
+    )
     assert searches[-1].query["$filter"] == "fields/Title eq 'Kari''s avtale'"
     assert [r.method for r in graph.requests_matching("*", r"/items(/[^/]+/fields)?$")] == [
-        "GET", "POST", "GET", "PATCH", "GET", "POST"]
+        "GET",
+        "POST",
+        "GET",
+        "PATCH",
+        "GET",
+        "POST",
+    ]
     assert len(graph.requests_matching("GET", r"/lists/Kontrakter$")) == 1  # list id cached
 
 
-async def test_list_missing_is_a_permanent_error(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_list_missing_is_a_permanent_error(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     site = graph.add_site()
     with pytest.raises(IntegrationError) as caught:
         await GraphListMirror(client, site).upsert_item("Finnes ikke", "k", {})
     assert caught.value.status == 404
 
 
-async def test_archive_upload_with_metadata(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_archive_upload_with_metadata(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     drive = graph.add_drive(columns={"Title", "Saksnummer", "Dokumenttype"})
     archive = GraphArchiveStore(client, drive, root_folder="Innkjøp", upload_policy=FAST)
-    url = await archive.upload("2025/Renhold", "Protokoll: åpning.pdf", b"%PDF-1.7",
-                               {"Saksnummer": "2025/123", "Dokumenttype": "Protokoll"})
+    url = await archive.upload(
+        "2025/Renhold",
+        "Protokoll: åpning.pdf",
+        b"%PDF-1.7",
+        {"Saksnummer": "2025/123", "Dokumenttype": "Protokoll"},
+    )
     item = graph.item_at(drive, "Innkjøp/2025/Renhold/Protokoll- åpning.pdf")
     assert item is not None and item.content == b"%PDF-1.7"
     assert item.fields == {"Saksnummer": "2025/123", "Dokumenttype": "Protokoll"}
@@ -453,10 +644,13 @@ async def test_archive_upload_with_metadata(graph: GraphTestServer, client: Grap
     assert put.path.endswith("/root:/Innkjøp/2025/Renhold/Protokoll- åpning.pdf:/content")
 
 
-async def test_archive_large_file_and_unknown_column(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def test_archive_large_file_and_unknown_column(
+    graph: GraphTestServer, client: GraphServiceClient
+) -> None:
     drive = graph.add_drive(columns={"Title", "Saksnummer"})
-    archive = GraphArchiveStore(client, drive, small_upload_limit=CHUNK_UNIT, chunk_size=CHUNK_UNIT,
-                                upload_policy=FAST)
+    archive = GraphArchiveStore(
+        client, drive, small_upload_limit=CHUNK_UNIT, chunk_size=CHUNK_UNIT, upload_policy=FAST
+    )
     await archive.upload("A", "stor.pdf", b"p" * (CHUNK_UNIT * 2), {"Saksnummer": "1"})
     assert graph.item_at(drive, "A/stor.pdf") is not None
     assert len(graph.requests_matching("PUT", r"^/upload/")) == 2

@@ -1,6 +1,6 @@
 """Production wiring: with app credentials the runtime talks to Graph for the directory, the
-innkjøper group and app installs (here the Graph-shaped test server; only the token source
-is replaced, MSAL can't reach Entra ID from a test)."""
+innkjøper group and app installs (here the Graph-shaped test server; the runtime is given a
+Graph client with a fixed token, as MSAL can't reach Entra ID from a test)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 import integrations.factory as factory
 from app import Runtime, build_runtime
 from integrations.graph_auth import AsyncMsalClientCredential, StaticTokenCredential
+from integrations.graph_client import build_graph_client
 from manifest.build import DEFAULT_TEAMS_APP_ID
-from procurement.ports import IntegrationError, UnreachableUser
+from procurement.errors import IntegrationError, Unreachable
 from settings import Settings
 from tests.graph_server import GraphTestServer
 
@@ -34,9 +35,8 @@ async def graph() -> AsyncIterator[GraphTestServer]:
 
 @pytest.fixture
 async def runtime(
-    graph: GraphTestServer, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+    graph: GraphTestServer, make_settings: Callable[..., Settings]
 ) -> AsyncIterator[Runtime]:
-    monkeypatch.setattr(factory, "graph_credential", lambda _s: StaticTokenCredential(graph.token))
     settings = make_settings(
         CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID=APP,
         CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET="not-a-real-secret",
@@ -44,14 +44,17 @@ async def runtime(
         PROCUREMENT_GROUP_ID=GROUP,
         GRAPH_BASE_URL=graph.base_url,
     )
-    rt = await build_runtime(settings)
+    client = build_graph_client(StaticTokenCredential(graph.token), settings.graph_base_url)
+    rt = await build_runtime(settings, graph=client)  # closes the client with the runtime
     try:
         yield rt
     finally:
         await rt.close()
 
 
-def test_the_credential_is_msal_with_the_apps_own_secret(make_settings: Callable[..., Settings]) -> None:
+def test_the_credential_is_msal_with_the_apps_own_secret(
+    make_settings: Callable[..., Settings],
+) -> None:
     settings = make_settings(
         CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID=APP,
         CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET="s3cret",
@@ -75,27 +78,36 @@ async def test_local_mode_has_no_graph(make_settings: Callable[..., Settings]) -
     rt = await build_runtime(make_settings())
     try:
         assert rt.graph is None
-        with pytest.raises(UnreachableUser):
+        with pytest.raises(Unreachable) as caught:
             await rt.sender.installer.ensure_personal_chat(KARI)  # type: ignore[union-attr]
+        assert caught.value.why == "not_installed"
     finally:
         await rt.close()
 
 
-async def test_directory_looks_people_up_in_entra_id(runtime: Runtime, graph: GraphTestServer) -> None:
+async def test_directory_looks_people_up_in_entra_id(
+    runtime: Runtime, graph: GraphTestServer
+) -> None:
     directory = runtime.services.directory
     person = await directory.resolve("Ingrid@Kommune.no")
     assert person is not None and (person.aad_id, person.name, person.email) == (
-        INGRID, "Ingrid Innkjøper", "ingrid@kommune.no"
+        INGRID,
+        "Ingrid Innkjøper",
+        "ingrid@kommune.no",
     )
     assert await directory.resolve("nobody@kommune.no") is None
     # Refused (no permission) is not "unknown person": the caller must hear about it.
     graph.fail_next("GET", r"/users/kari", 403, times=1)
     with pytest.raises(IntegrationError):
         await directory.resolve("kari@kommune.no")
-    assert graph.requests and all(r.headers.get("authorization") == f"Bearer {graph.token}" for r in graph.requests)
+    assert graph.requests and all(
+        r.headers.get("authorization") == f"Bearer {graph.token}" for r in graph.requests
+    )
 
 
-async def test_the_innkjoper_role_follows_the_entra_group(runtime: Runtime, graph: GraphTestServer) -> None:
+async def test_the_innkjoper_role_follows_the_entra_group(
+    runtime: Runtime, graph: GraphTestServer
+) -> None:
     roles = runtime.agent.roles
     assert await roles.is_procurement(INGRID)
     assert not await roles.is_procurement(KARI)
@@ -126,5 +138,6 @@ async def test_the_app_is_installed_for_a_manager_found_in_the_catalog(
 
 async def test_an_unpublished_app_makes_the_manager_unreachable(runtime: Runtime) -> None:
     installer: Any = runtime.sender.installer
-    with pytest.raises(UnreachableUser, match="appkatalog"):
+    with pytest.raises(Unreachable) as caught:
         await installer.ensure_personal_chat(KARI)
+    assert caught.value.why == "not_in_catalog"

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from procurement.shared.calendar import OSLO
 
 import pytest
 import sqlalchemy as sa
@@ -52,7 +52,6 @@ KARI = "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 INGRID = "c0ffee00-1234-4abc-8def-0123456789ab"  # innkjøper
 INTAKE = "19:innkjop-intake@thread.tacv2"
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
-OSLO = ZoneInfo("Europe/Oslo")
 ERROR_TITLES = ("Noe gikk galt", "Something went wrong")
 VERBS = [
     "needs_report.submit", "needs_report.save_draft", "needs_report.open", "needs_report.mine",

@@ -1,12 +1,15 @@
 """Reminder delivery through the real runtime (`app.build_runtime`) to a Connector stub that
 enforces Teams' rate limits and injects faults, on SQLite and on PostgreSQL.
 
-Every reminder ends in exactly one of delivered (→ answered), escalated or cancelled: a
-429 waits for Retry-After, 412/502/503/504 back off with jitter, 403/404 mark the
-avtaleforvalter unreachable and escalate to Innkjøpsseksjonen's follow-up channel, a
-manager without a chat gets the app installed (ChatInstaller) or is escalated, an
-unanswered reminder escalates after 7 days exactly once, a changed contract cancels its
-obsolete reminders before they go out. The limiter keeps the sends under Teams' limits.
+Every reminder ends in one of delivered (→ answered), escalated or cancelled: a 429 waits
+for Retry-After, 412/502/503/504 back off with jitter, 403/404 mark the avtaleforvalter
+unreachable and escalate to Innkjøpsseksjonen's follow-up channel, a manager without a chat
+gets the app installed (the real msgraph-sdk installer against the Graph-shaped server) or
+is escalated, a permanent Graph failure (no permission, a refused token) is retried a
+bounded number of times and then escalated, an unanswered reminder escalates after 7 days
+once, a changed contract cancels its obsolete reminders before they go out. Escalation cards
+give a plain reason and a reference, never an error text. The limiter keeps the sends
+under Teams' limits.
 
 The runtime runs with REMINDER_WORKING_HOURS=always so that due reminders go out at any
 hour of the test run; the working-hours planning has its own test.
@@ -15,6 +18,8 @@ hour of the test run; the working-hours planning has its own test.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -26,10 +31,14 @@ import pytest
 import sqlalchemy as sa
 
 from app import Runtime, build_runtime
+from integrations.factory import CatalogChatInstaller
+from integrations.graph_auth import AsyncMsalClientCredential, StaticTokenCredential
+from integrations.graph_client import build_graph_client, close_graph_client
+from manifest.build import DEFAULT_TEAMS_APP_ID
 from procurement.access import Actor
 from procurement.contracts.model import ContractOption
 from procurement.contracts.service import Contracts
-from procurement.ports import UnreachableUser
+from procurement.errors import EscalationReason
 from procurement.reminders.service import Reminders
 from procurement.shared.calendar import is_working_day
 from procurement.store.database import Store
@@ -37,6 +46,7 @@ from procurement.store.tables import ConversationRef, Reminder, User
 from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub
+from tests.graph_server import CATALOG_PERMISSION, INSTALL_PERMISSION, GraphTestServer
 from tests.integration.reminder_fixtures import (
     FOLLOWUP_CHANNEL,
     OSLO,
@@ -77,7 +87,9 @@ class Env:
 
     async def rows(self, *where: Any) -> list[Reminder]:
         async with self.store.session() as session:
-            return list(await session.scalars(sa.select(Reminder).where(*where).order_by(Reminder.id)))
+            return list(
+                await session.scalars(sa.select(Reminder).where(*where).order_by(Reminder.id))
+            )
 
     async def due_one(self) -> Reminder:
         """The one due reminder of a `contract_with_one_due` contract (its 6-month one)."""
@@ -85,7 +97,9 @@ class Env:
         return row
 
     async def pending_due(self) -> list[Reminder]:
-        return await self.rows(Reminder.status == "pending", Reminder.send_after <= datetime.now(UTC))
+        return await self.rows(
+            Reminder.status == "pending", Reminder.send_after <= datetime.now(UTC)
+        )
 
     async def set(self, ids: list[int], **values: Any) -> None:
         """Move time for some reminders (e.g. delivered_at a week back)."""
@@ -100,7 +114,11 @@ class Env:
 async def env(db_url: str, make_settings: Callable[..., Settings]) -> AsyncIterator[Env]:
     async with ConnectorStub() as stub:
         runtime = await build_runtime(
-            make_settings(DATABASE_URL=db_url, FOLLOWUP_CHANNEL_ID=FOLLOWUP_CHANNEL, REMINDER_WORKING_HOURS="always")
+            make_settings(
+                DATABASE_URL=db_url,
+                FOLLOWUP_CHANNEL_ID=FOLLOWUP_CHANNEL,
+                REMINDER_WORKING_HOURS="always",
+            )
         )
         try:
             yield Env(stub, runtime)
@@ -110,18 +128,69 @@ async def env(db_url: str, make_settings: Callable[..., Settings]) -> AsyncItera
             validate_card(card)
 
 
-class FakeInstaller:
-    """A ChatInstaller as Graph's `POST /users/{id}/teamwork/installedApps` + chat lookup."""
+@dataclass
+class GraphEnv(Env):
+    graph: GraphTestServer
 
-    def __init__(self, fail: str | None = None) -> None:
-        self.fail = fail
-        self.calls: list[str] = []
+    def chat_of(self, aad_id: str) -> str:
+        """The chat id the Graph-shaped server gives the app's installation for the user."""
+        return f"19:{aad_id}_{self.graph.bot_id.split(':', 1)[-1]}@unq.gbl.spaces"
 
-    async def ensure_personal_chat(self, user_aad_id: str) -> str:
-        self.calls.append(user_aad_id)
-        if self.fail:
-            raise UnreachableUser(self.fail)
-        return f"a:installed-{user_aad_id}"
+    def install_posts(self) -> list[int]:
+        return [r.status for r in self.graph.requests_matching("POST", r"/teamwork/installedApps$")]
+
+
+SECRET = "a-client-secret-entra-no-longer-accepts"
+
+
+class RefusingEntraId:
+    """msal's answer when the app's client secret is wrong or expired (AADSTS7000215)."""
+
+    def acquire_token_for_client(
+        self, scopes: list[str], claims_challenge: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return {
+            "error": "invalid_client",
+            "error_description": f"AADSTS7000215: Invalid client secret provided ({SECRET}).\nTrace ID: 1",
+        }
+
+
+@pytest.fixture
+async def graph_env(
+    request: pytest.FixtureRequest, db_url: str, make_settings: Callable[..., Settings]
+) -> AsyncIterator[GraphEnv]:
+    """The runtime with the real app installer (`CatalogChatInstaller` → `GraphChatInstaller`,
+    msgraph-sdk) talking to the Graph-shaped server; manager 1 is a Graph user with no chat
+    with the bot yet. kiota's own retries are off, so each Graph answer reaches the worker.
+    Parametrized indirectly with "refused secret", the token comes from the real msal
+    credential and Entra ID refuses the secret."""
+    async with ConnectorStub() as stub, GraphTestServer() as graph:
+        graph.add_catalog_app(external_id=DEFAULT_TEAMS_APP_ID)
+        graph.add_user(manager_id(1), "Siri Johansen", mail=manager_email(1))
+        credential: Any = StaticTokenCredential(graph.token)
+        if getattr(request, "param", "") == "refused secret":
+            credential = AsyncMsalClientCredential(
+                "tenant", "client", client_secret=SECRET, app_factory=RefusingEntraId
+            )
+        client = build_graph_client(credential, graph.base_url, max_retries=0)
+        runtime = await build_runtime(
+            make_settings(
+                DATABASE_URL=db_url,
+                FOLLOWUP_CHANNEL_ID=FOLLOWUP_CHANNEL,
+                REMINDER_WORKING_HOURS="always",
+            ),
+            installer=CatalogChatInstaller(client, DEFAULT_TEAMS_APP_ID),
+        )
+        try:
+            await seed_people(
+                runtime.store, stub.url, [manager_id(2)]
+            )  # manager 1 has never talked to the bot
+            yield GraphEnv(stub, runtime, graph)
+        finally:
+            await runtime.store.close()
+            await close_graph_client(client)
+        for card in stub.cards():
+            validate_card(card)
 
 
 def verbs(card: dict[str, Any]) -> set[str]:
@@ -135,11 +204,14 @@ async def test_due_reminders_reach_the_managers_chat_once(env: Env) -> None:
     today = oslo_today()
     await seed_people(env.store, env.stub.url, [manager_id(1), manager_id(2)])
     option = ContractOption(number=1, months=12, notice_deadline=today + timedelta(days=60))
-    await upsert_contracts(env.contracts, [
-        contract_with_one_due("KAV-1", 1),
-        contract_with_one_due("KAV-2", 1, options=[option], end_in_days=150),
-        contract_with_one_due("KAV-3", 2),
-    ])
+    await upsert_contracts(
+        env.contracts,
+        [
+            contract_with_one_due("KAV-1", 1),
+            contract_with_one_due("KAV-2", 1, options=[option], end_in_days=150),
+            contract_with_one_due("KAV-3", 2),
+        ],
+    )
     due = await env.pending_due()
     assert len(due) == 4  # one end reminder each, plus KAV-2's 3-month option reminder
     later = await env.rows(Reminder.status == "pending", Reminder.send_after > datetime.now(UTC))
@@ -195,7 +267,9 @@ async def test_429_waits_for_retry_after_then_delivers_once(env: Env) -> None:
 
 
 @pytest.mark.parametrize("status", [503, 412, 502, 504])
-async def test_transient_errors_back_off_with_jitter_and_deliver_once(env: Env, status: int) -> None:
+async def test_transient_errors_back_off_with_jitter_and_deliver_once(
+    env: Env, status: int
+) -> None:
     await seed_people(env.store, env.stub.url, [manager_id(1)])
     await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
     conv = personal_conversation(manager_id(1))
@@ -208,9 +282,13 @@ async def test_transient_errors_back_off_with_jitter_and_deliver_once(env: Env, 
         row = await env.due_one()
         assert row.status == "pending" and row.claimed_by is None, "released for a later try"
         assert str(status) in (row.last_error or "")
-        # Backoff with full jitter (bot.proactive.backoff(1, base=2.0)): 0–4 s after the
-        # failure, which happened somewhere between `before` and `after`.
-        assert before <= row.send_after <= after + timedelta(seconds=4), (before, row.send_after, after)
+        # The shared backoff (procurement.shared.backoff, attempt 1, base 2 s): 2–4 s after
+        # the failure, which happened somewhere between `before` and `after`.
+        assert before + timedelta(seconds=2) <= row.send_after <= after + timedelta(seconds=4), (
+            before,
+            row.send_after,
+            after,
+        )
         await env.set([row.id], send_after=datetime.now(UTC))  # let the back-off pass
 
     assert await env.run_once() == 1
@@ -219,8 +297,43 @@ async def test_transient_errors_back_off_with_jitter_and_deliver_once(env: Env, 
     assert (await env.due_one()).status == "delivered"
 
 
-@pytest.mark.parametrize("status", [403, 404])
-async def test_blocked_or_uninstalled_manager_is_escalated_to_the_channel(env: Env, status: int) -> None:
+def stored_reason(row: Reminder) -> EscalationReason:
+    """The row's escalation reason: a code and a reference, never a message."""
+    assert row.escalation_reason and re.fullmatch(
+        r"[a-z_]+:F-[0-9A-F]{6}", row.escalation_reason
+    ), row.escalation_reason
+    return EscalationReason.parse(row.escalation_reason)
+
+
+# Error texts of Teams and Graph that must never reach a card.
+RAW_ERROR_TEXT = (
+    "Forbidden",
+    "ConversationBlockedByUser",
+    "ConversationNotFound",
+    "connector answered",
+    "Missing role",
+    "permission policy",
+    "InvalidAuthenticationToken",
+    "NotFound",
+    "Error",
+)
+
+
+def assert_plain(body: str) -> None:
+    for raw in RAW_ERROR_TEXT:
+        assert raw not in body, (raw, body)
+
+
+@pytest.mark.parametrize(
+    ("status", "why", "says"),
+    [
+        (403, "blocked", "avtaleforvalteren har blokkert appen"),
+        (404, "not_installed", "avtaleforvalteren har ikke appen installert"),
+    ],
+)
+async def test_blocked_or_uninstalled_manager_is_escalated_to_the_channel(
+    env: Env, status: int, why: str, says: str, caplog: pytest.LogCaptureFixture
+) -> None:
     await seed_people(env.store, env.stub.url, [manager_id(1)])
     await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
     conv = personal_conversation(manager_id(1))
@@ -229,38 +342,44 @@ async def test_blocked_or_uninstalled_manager_is_escalated_to_the_channel(env: E
     else:
         env.stub.fail(conv, 404, times=1)  # the app was removed: conversation not found
 
+    caplog.set_level(logging.INFO)
     await env.run_once()
     assert env.stub.deliveries(conv) == 0, "no card (nor error notice) reached the manager"
     row = await env.due_one()
     assert row.status == "escalated" and row.escalated_at is not None
+    reason = stored_reason(row)
+    assert reason.code == why
     cards = env.channel_cards()
     assert len(cards) == 1
     validate_card(cards[0])
     body = text_of(cards[0])
     assert manager_email(1) in body, body
-    assert "kunne ikke nå avtaleforvalter" in body and str(status) in body, body
-    assert "Avtale KAV-1" in body
+    assert f"Årsak: {says}" in body and "Avtale KAV-1" in body, body
+    assert_plain(body)
+    # The details are in the log, under the reference.
+    assert any(
+        reason.ref in r.getMessage() and f"connector answered {status}" in r.getMessage()
+        for r in caplog.records
+    )
 
     async with env.store.session() as session:
         ref = await session.get(ConversationRef, conv)
         user = await session.get(User, manager_id(1))
     assert ref is not None and ref.installed is False
-    assert user is not None and user.unreachable_reason
+    assert user is not None and user.unreachable_reason == why
 
     # Escalated once; the next rounds add nothing.
     assert await env.run_once() == 0
     assert len(env.channel_cards()) == 1
 
 
-async def test_manager_without_a_chat_gets_the_app_installed(env: Env) -> None:
-    installer = FakeInstaller()
-    env.runtime.sender.installer = installer
-    await seed_people(env.store, env.stub.url, [manager_id(2)])  # manager 1 has never talked to the bot
+async def test_manager_without_a_chat_gets_the_app_installed(graph_env: GraphEnv) -> None:
+    env = graph_env
     await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
 
     assert await env.run_once() == 1
-    chat = f"a:installed-{manager_id(1)}"
-    assert installer.calls == [manager_id(1)]
+    chat = env.chat_of(manager_id(1))
+    assert env.install_posts() == [201]
     cards = env.stub.cards(chat)
     assert len(cards) == 1 and ANSWER_VERBS <= verbs(cards[0])
     row = await env.due_one()
@@ -272,35 +391,186 @@ async def test_manager_without_a_chat_gets_the_app_installed(env: Env) -> None:
     # The next reminder uses the stored chat: no second installation.
     await upsert_contracts(env.contracts, [contract_with_one_due("KAV-2", 1)])
     assert await env.run_once() == 1
-    assert installer.calls == [manager_id(1)]
+    assert env.install_posts() == [201]
     assert env.stub.deliveries(chat) == 2
 
 
-@pytest.mark.parametrize("installer", [FakeInstaller(fail="Graph svarte 403 på installasjonen"), None])
-async def test_manager_who_cannot_be_installed_is_escalated(env: Env, installer: FakeInstaller | None) -> None:
-    if installer is not None:
-        env.runtime.sender.installer = installer
-    # else: the local-mode installer of the runtime, which always raises UnreachableUser
-    await seed_people(env.store, env.stub.url, [manager_id(2)])
+@pytest.mark.parametrize(
+    ("case", "why", "says"),
+    [
+        (
+            "blocked by policy",
+            "not_allowed_by_policy",
+            "appen er ikke tillatt for avtaleforvalteren i Teams (app-policy) — kontakt IT, referanse ",
+        ),
+        ("not in the directory", "unknown_user", "avtaleforvalteren finnes ikke i brukerkatalogen"),
+        (
+            "app not published",
+            "not_in_catalog",
+            "appen finnes ikke i organisasjonens appkatalog — kontakt IT",
+        ),
+    ],
+)
+async def test_manager_who_cannot_be_installed_is_escalated_at_once(
+    graph_env: GraphEnv, case: str, why: str, says: str
+) -> None:
+    env = graph_env
+    if case == "blocked by policy":
+        env.graph.add_user(manager_id(1), "Siri Johansen", blocked=True)
+    elif case == "not in the directory":
+        del env.graph.users[manager_id(1)]
+    else:
+        env.graph.catalog.clear()
     await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
 
-    await env.run_once()
+    await env.run_once()  # unreachable: marked and posted to the channel in the same round
     row = await env.due_one()
     assert row.status == "escalated"
+    reason = stored_reason(row)
+    assert reason.code == why
     (card,) = env.channel_cards()
     body = text_of(card)
-    assert manager_email(1) in body and "kunne ikke nå avtaleforvalter" in body
-    if installer is not None:
-        assert "Graph svarte 403" in body
+    assert manager_email(1) in body and says in body, body
+    if says.endswith("referanse "):
+        assert f"referanse {reason.ref}" in body
+    assert_plain(body)
     assert [c for c in env.stub.delivery_counts() if c != FOLLOWUP_CHANNEL] == []
+
+
+async def test_local_mode_manager_without_a_chat_is_escalated(env: Env) -> None:
+    await seed_people(
+        env.store, env.stub.url, [manager_id(2)]
+    )  # manager 1 has no chat, and no Graph
+    await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
+    await env.run_once()
+    row = await env.due_one()
+    assert row.status == "escalated" and stored_reason(row).code == "not_installed"
+    (card,) = env.channel_cards()
+    assert "avtaleforvalteren har ikke appen installert" in text_of(card)
+
+
+SIGN_IN_FAILED = (
+    "appen fikk ikke logget inn i Microsoft 365 (feil eller utløpt hemmelighet eller sertifikat)"
+)
+NO_PERMISSION = "appen kunne ikke installeres fordi den mangler tillatelse i Microsoft 365"
+
+
+@pytest.mark.parametrize(
+    ("graph_env", "case", "says"),
+    [
+        ("", "no install permission", NO_PERMISSION),
+        ("", "no app catalog permission", NO_PERMISSION),
+        ("", "wrong token", SIGN_IN_FAILED),
+        ("refused secret", "refused secret", SIGN_IN_FAILED),
+    ],
+    indirect=["graph_env"],
+    ids=["install-permission", "catalog-permission", "wrong-token", "refused-secret"],
+)
+async def test_permanent_graph_failure_is_retried_with_backoff_then_escalated(
+    graph_env: GraphEnv, case: str, says: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 403 for a permission the app lacks, or a refused token, is the same for every try
+    until IT fixes it: retried a bounded number of times with a growing backoff (an
+    administrator may fix it meanwhile), then escalated with a reference, not every ≤ 20 s
+    for ever."""
+    env = graph_env
+    if case == "no install permission":
+        env.graph.revoke(INSTALL_PERMISSION)
+    elif case == "no app catalog permission":
+        env.graph.revoke(CATALOG_PERMISSION)
+    elif case == "wrong token":
+        env.graph.token = "a-token-from-a-revoked-secret"
+    caplog.set_level(logging.INFO)
+    await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
+    worker = env.runtime.reminder_worker
+    attempts = worker.permanent_attempts
+    assert 3 <= attempts <= 10
+
+    steps = []
+    for attempt in range(1, attempts):
+        before = datetime.now(UTC)
+        await env.run_once()
+        row = await env.due_one()
+        assert row.status == "pending" and row.claimed_by is None, f"attempt {attempt}: released"
+        assert row.last_error and row.last_error.startswith("PermanentError"), row.last_error
+        assert SECRET not in row.last_error
+        wait = (row.send_after - before).total_seconds()
+        step = worker.permanent_backoff * 2 ** (attempt - 1)
+        assert step / 2 - 1 <= wait <= step + 1, (attempt, wait)
+        steps.append(wait)
+        assert await env.run_once() == 0, "not before its backoff"
+        await env.set([row.id], send_after=datetime.now(UTC))
+    assert env.channel_cards() == []
+
+    await env.run_once()  # the last attempt: marked for escalation and posted
+    row = await env.due_one()
+    assert row.status == "escalated"
+    reason = stored_reason(row)
+    assert reason.code == (
+        "sign_in_failed" if case in ("wrong token", "refused secret") else "permission_missing"
+    )
+    (card,) = env.channel_cards()
+    body = text_of(card)
+    assert f"{says} — kontakt IT, referanse {reason.ref}" in body, body
+    assert_plain(body)
+    assert SECRET not in body and "AADSTS" not in body
+    logged = [r.getMessage() for r in caplog.records if reason.ref in r.getMessage()]
+    detail = {"wrong token": "InvalidAuthenticationToken", "refused secret": "invalid_client"}.get(
+        case, "Missing role"
+    )
+    assert logged and any(detail in m for m in logged), logged
+    assert not any(SECRET in r.getMessage() for r in caplog.records)
+    # Each attempt met the failure once (the refused secret: before reaching Graph at all),
+    # and nothing went to the manager.
+    refused = [r for r in env.graph.requests if r.status in (401, 403)]
+    assert len(refused) == (0 if case == "refused secret" else attempts)
+    assert not env.graph.requests if case == "refused secret" else True
+    assert [c for c in env.stub.delivery_counts() if c != FOLLOWUP_CHANNEL] == []
+
+
+async def test_a_permanent_failure_fixed_meanwhile_delivers(graph_env: GraphEnv) -> None:
+    env = graph_env
+    env.graph.revoke(INSTALL_PERMISSION)
+    await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
+    await env.run_once()
+    row = await env.due_one()
+    assert row.status == "pending"
+    env.graph.revoked.clear()  # IT granted the permission
+    await env.set([row.id], send_after=datetime.now(UTC))
+    assert await env.run_once() == 1
+    assert (await env.due_one()).status == "delivered"
+    assert len(env.stub.cards(env.chat_of(manager_id(1)))) == 1
+
+
+async def test_throttled_graph_install_honours_retry_after(graph_env: GraphEnv) -> None:
+    env = graph_env
+    env.graph.fail_next("POST", r"/teamwork/installedApps$", 429, {"Retry-After": "7"})
+    await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
+    before = datetime.now(UTC)
+    await env.run_once()
+    row = await env.due_one()
+    assert row.status == "pending" and "429" in (row.last_error or "")
+    assert (
+        before + timedelta(seconds=7) <= row.send_after <= datetime.now(UTC) + timedelta(seconds=7)
+    )
+    assert await env.run_once() == 0, "not before Retry-After"
+    await env.set([row.id], send_after=datetime.now(UTC))
+    assert await env.run_once() == 1
+    assert env.install_posts() == [429, 201]
+    assert (await env.due_one()).status == "delivered"
+    assert env.channel_cards() == []
 
 
 async def test_unanswered_after_7_days_escalates_once_answered_does_not(env: Env) -> None:
     await seed_people(env.store, env.stub.url, [manager_id(1)])
-    await upsert_contracts(env.contracts, [contract_with_one_due(f"KAV-{i}", 1) for i in range(1, 4)])
+    await upsert_contracts(
+        env.contracts, [contract_with_one_due(f"KAV-{i}", 1) for i in range(1, 4)]
+    )
     assert await env.run_once() == 3
     r1, r2, r3 = await env.rows(Reminder.status == "delivered")
-    outcome = await env.reminders.answer(Actor(aad_id=manager_id(1), name="Forvalter"), r2.id, "new_needs_report", "")
+    outcome = await env.reminders.answer(
+        Actor(aad_id=manager_id(1), name="Forvalter"), r2.id, "new_needs_report", ""
+    )
     assert outcome.changed
     now = datetime.now(UTC)
     await env.set([r1.id, r2.id], delivered_at=now - timedelta(days=7, minutes=1))
@@ -328,7 +598,9 @@ async def test_snooze_brings_the_reminder_back_in_7_days(env: Env) -> None:
     conv = personal_conversation(manager_id(1))
 
     before = datetime.now(UTC)
-    outcome = await env.reminders.answer(Actor(aad_id=manager_id(1), name="Forvalter"), row.id, "snooze", "")
+    outcome = await env.reminders.answer(
+        Actor(aad_id=manager_id(1), name="Forvalter"), row.id, "snooze", ""
+    )
     assert outcome.changed
     row = await env.due_one()
     assert row.status == "pending" and row.delivered_at is None
@@ -378,7 +650,9 @@ async def test_changed_contract_cancels_obsolete_reminders_before_they_go_out(en
         await env.run_once()
     sent = reminder_deliveries(env.stub)
     assert not set(sent) & {r.id for r in obsolete}, sent
-    assert {r.status for r in await env.rows(Reminder.id.in_([r.id for r in obsolete]))} == {"cancelled"}
+    assert {r.status for r in await env.rows(Reminder.id.in_([r.id for r in obsolete]))} == {
+        "cancelled"
+    }
     # The new plan's reminders are pending for the new end date.
     new = await env.rows(Reminder.status == "pending")
     assert new and all(r.target_date == changed.end_date for r in new)
@@ -458,7 +732,7 @@ async def test_two_hundred_managers_stay_under_50_per_second(env: Env) -> None:
             await asyncio.sleep(0.1)  # one refused by a 429 waits for its Retry-After
     elapsed = time.monotonic() - started
 
-    assert reminder_deliveries(env.stub) == Counter(dict.fromkeys(ids, 1)), "each exactly once"
+    assert reminder_deliveries(env.stub) == Counter(dict.fromkeys(ids, 1)), "each once"
     assert {r.status for r in await env.rows()} == {"delivered"}
     # We book at most 50 sends in any second …
     assert max_in_window(sorted(booked), 1.0) <= 50
@@ -472,7 +746,11 @@ async def test_two_hundred_managers_stay_under_50_per_second(env: Env) -> None:
     refused = env.stub.refused(429)
     assert len(refused) <= 20, f"{len(refused)} of 200 sends refused with 429"
     for r in refused:
-        later = [x.at for x in env.stub.requests if x.conversation_id == r.conversation_id and x.delivered]
+        later = [
+            x.at
+            for x in env.stub.requests
+            if x.conversation_id == r.conversation_id and x.delivered
+        ]
         assert later and later[0] >= r.at + 1.0, "a 429 waits for Retry-After (≥ 1 s from the stub)"
 
 

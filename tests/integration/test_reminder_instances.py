@@ -6,12 +6,13 @@ processes (RUN_WORKERS=true) against one test database and a Connector stub that
 Teams' limits, and count each reminder's deliveries on the stub (its id is in the card's
 action data).
 
-What the design guarantees, and what the kill test measures: a reminder is sent, then
-marked delivered in its own transaction. An instance killed between the stub's 201 and
+What the design guarantees, and what the kill test measures: delivery at least once. A
+reminder is sent, then marked delivered in its own transaction; a claimed reminder whose
+delivery is recorded is never sent again. An instance killed between the stub's 201 and
 that commit leaves a claimed, still pending reminder that was in fact delivered; when the
-lease runs out another instance sends it again. So after a kill: nothing is lost, and the
-duplicates are exactly the reminders that were acknowledged but not yet recorded at the
-moment of the kill (at most the sends in flight). The lease length (2 min) is not
+lease runs out another instance sends it again. So after a kill: nothing is lost, and a
+duplicate occurs only for a reminder Teams accepted but we had not yet recorded at the
+moment of the kill (at most the sends in flight); the test prints how many it saw. The lease length (2 min) is not
 configurable, so the test expires the dead instance's leases in the database instead of
 waiting two minutes.
 
@@ -73,21 +74,40 @@ class Instance:
         self.log = workdir / f"{name}.log"
         data = workdir / name
         data.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONNECTIONS__", "CONNECTIONSMAP__"))}
-        env.update({
-            "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "",  # local mode, whatever a .env says
-            "DATABASE_URL": database_url, "DATA_DIR": str(data), "HOST": "127.0.0.1", "PORT": str(free_port()),
-            "RUN_WORKERS": "true", "REMINDER_POLL_SECONDS": "0.2", "WORKER_POLL_SECONDS": "5",
-            "FOLLOWUP_CHANNEL_ID": FOLLOWUP_CHANNEL, "REMINDER_WORKING_HOURS": "always", "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CONNECTIONS__", "CONNECTIONSMAP__"))
+        }
+        env.update(
+            {
+                "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "",  # local mode, whatever a .env says
+                "LOCAL_MODE": "true",
+                "DATABASE_URL": database_url,
+                "DATA_DIR": str(data),
+                "HOST": "127.0.0.1",
+                "PORT": str(free_port()),
+                "RUN_WORKERS": "true",
+                "REMINDER_POLL_SECONDS": "0.2",
+                "WORKER_POLL_SECONDS": "5",
+                "FOLLOWUP_CHANNEL_ID": FOLLOWUP_CHANNEL,
+                "REMINDER_WORKING_HOURS": "always",
+                "LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.env = env
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> Instance:
         self._out = self.log.open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "app.py", cwd=str(REPO), env=self.env, stdout=self._out, stderr=self._out,
+            sys.executable,
+            "app.py",
+            cwd=str(REPO),
+            env=self.env,
+            stdout=self._out,
+            stderr=self._out,
         )
         return self
 
@@ -117,7 +137,9 @@ class Instance:
 
 
 @pytest.fixture
-async def seeded(new_database: NewDatabase) -> AsyncIterator[tuple[str, Store, ConnectorStub, list[int]]]:
+async def seeded(
+    new_database: NewDatabase,
+) -> AsyncIterator[tuple[str, Store, ConnectorStub, list[int]]]:
     url = await new_database("postgres")
     async with ConnectorStub() as stub:
         store = Store(url)
@@ -133,12 +155,15 @@ async def seeded(new_database: NewDatabase) -> AsyncIterator[tuple[str, Store, C
 
 async def count_status(store: Store) -> dict[str, int]:
     async with store.session() as session:
-        rows = await session.execute(sa.select(Reminder.status, sa.func.count()).group_by(Reminder.status))
+        rows = await session.execute(
+            sa.select(Reminder.status, sa.func.count()).group_by(Reminder.status)
+        )
         return {status: int(n) for status, n in rows.all()}
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], within: float, what: str,
-                     instances: list[Instance]) -> None:
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], within: float, what: str, instances: list[Instance]
+) -> None:
     deadline = time.monotonic() + within
     while not await check():
         for inst in instances:
@@ -151,7 +176,7 @@ async def wait_until(check: Callable[[], Awaitable[bool]], within: float, what: 
 
 
 @pytest.mark.postgres
-async def test_two_instances_deliver_each_reminder_exactly_once(
+async def test_two_instances_share_the_reminders_without_duplicates(
     seeded: tuple[str, Store, ConnectorStub, list[int]], tmp_path: Path
 ) -> None:
     url, store, stub, ids = seeded
@@ -198,7 +223,9 @@ async def test_instance_killed_mid_batch_loses_nothing(
 
         on_stub = set(reminder_deliveries(stub))
         async with store.session() as session:
-            rows = (await session.execute(sa.select(Reminder.id, Reminder.status, Reminder.claimed_by))).all()
+            rows = (
+                await session.execute(sa.select(Reminder.id, Reminder.status, Reminder.claimed_by))
+            ).all()
         in_flight = {rid for rid, status, by in rows if status == "pending" and by is not None}
         dead_workers = {by for _, status, by in rows if status == "pending" and by is not None}
         acked_not_recorded = in_flight & on_stub
@@ -206,6 +233,7 @@ async def test_instance_killed_mid_batch_loses_nothing(
         assert {rid for rid, status, _ in rows if status == "delivered"} <= on_stub
 
         await b.start()
+
         # b does everything else, but leaves the dead instance's leases alone …
         async def rest_delivered() -> bool:
             return (await count_status(store)).get("delivered", 0) == COUNT - len(in_flight)
@@ -213,14 +241,22 @@ async def test_instance_killed_mid_batch_loses_nothing(
         await wait_until(rest_delivered, 40, "b delivers all but a's claimed reminders", [b])
         await asyncio.sleep(1.0)
         async with store.session() as session:
-            still = set(await session.scalars(sa.select(Reminder.id).where(
-                Reminder.status == "pending", Reminder.claimed_by.in_(dead_workers))))
+            still = set(
+                await session.scalars(
+                    sa.select(Reminder.id).where(
+                        Reminder.status == "pending", Reminder.claimed_by.in_(dead_workers)
+                    )
+                )
+            )
         assert still == in_flight, "an unexpired lease is respected"
 
         # … until the lease runs out (2 minutes in the product; expired here instead).
         async with store.session() as session:
-            await session.execute(sa.update(Reminder).where(Reminder.claimed_by.in_(dead_workers))
-                                  .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+            await session.execute(
+                sa.update(Reminder)
+                .where(Reminder.claimed_by.in_(dead_workers))
+                .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1))
+            )
 
         async def all_delivered() -> bool:
             return (await count_status(store)).get("delivered", 0) == COUNT
@@ -240,17 +276,26 @@ async def test_instance_killed_mid_batch_loses_nothing(
     assert duplicates == acked_not_recorded
     assert len(duplicates) <= len(in_flight)
     assert await count_status(store) == {"delivered": COUNT}
-    print(f"\nkill test: in flight at kill {len(in_flight)}, acknowledged but not recorded "
-          f"{len(acked_not_recorded)}, duplicates {len(duplicates)}, 429s {len(stub.refused(429))}")
+    print(
+        f"\nkill test: in flight at kill {len(in_flight)}, acknowledged but not recorded "
+        f"{len(acked_not_recorded)}, duplicates {len(duplicates)}, 429s {len(stub.refused(429))}"
+    )
 
 
 # -- one instance, restarted; and why SQLite is one instance ---------------------------------
 
 
-async def test_restart_after_a_crash_loses_nothing(db_url: str, make_settings: Callable[..., Settings]) -> None:
+async def test_restart_after_a_crash_loses_nothing(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
     async with ConnectorStub() as stub:
-        runtime = await build_runtime(make_settings(DATABASE_URL=db_url, FOLLOWUP_CHANNEL_ID=FOLLOWUP_CHANNEL,
-                                                    REMINDER_WORKING_HOURS="always"))
+        runtime = await build_runtime(
+            make_settings(
+                DATABASE_URL=db_url,
+                FOLLOWUP_CHANNEL_ID=FOLLOWUP_CHANNEL,
+                REMINDER_WORKING_HOURS="always",
+            )
+        )
         try:
             managers = [manager_id(i) for i in range(30)]
             await seed_people(runtime.store, stub.url, managers)
@@ -263,11 +308,21 @@ async def test_restart_after_a_crash_loses_nothing(db_url: str, make_settings: C
             assert set(reminder_deliveries(stub)) == set(ids) - {d.id for d in dead}
             assert await worker.run_once() == 0, "the lease is respected"
             async with runtime.store.session() as session:
-                await session.execute(sa.update(Reminder).where(Reminder.claimed_by == "dead-instance")
-                                      .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1)))
+                await session.execute(
+                    sa.update(Reminder)
+                    .where(Reminder.claimed_by == "dead-instance")
+                    .values(claimed_until=datetime.now(UTC) - timedelta(seconds=1))
+                )
             assert await worker.run_once() == 40
-            assert reminder_deliveries(stub) == Counter(dict.fromkeys(ids, 1))
+            per_reminder = reminder_deliveries(stub)
+            assert per_reminder == Counter(dict.fromkeys(ids, 1)), (
+                "a lease taken over sends what was not sent"
+            )
             assert await count_status(runtime.store) == {"delivered": 60}
+            duplicates = sum(n - 1 for n in per_reminder.values())
+            print(
+                f"\nrestart test: claimed by the dead instance {len(dead)}, duplicates {duplicates}"
+            )
         finally:
             await runtime.store.close()
 

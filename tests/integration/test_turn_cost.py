@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
+from typing import Any
 
 from microsoft_agents.hosting.core.storage import StoreItem
 from sqlalchemy import event
@@ -59,8 +60,8 @@ class _Item(StoreItem):
         return {"value": self.value}
 
     @staticmethod
-    def from_json_to_store_item(json_data: dict[str, str]) -> "_Item":
-        return _Item(json_data["value"])
+    def from_json_to_store_item(json_data: MutableMapping[str, Any]) -> "_Item":
+        return _Item(str(json_data["value"]))
 
 
 async def test_sdk_storage_remembers_absent_keys_and_forgets_on_write(store: Store) -> None:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from procurement.shared.calendar import (
+    OSLO,
     add_months,
     holiday_name,
     is_public_holiday,
@@ -16,8 +17,6 @@ from procurement.shared.calendar import (
     next_working_day,
     previous_working_day,
 )
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 def oslo(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -68,7 +67,14 @@ def test_ordinary_sundays_are_not_in_the_holiday_table_but_are_not_working_days(
 
 
 @pytest.mark.parametrize(
-    "day", [date(2026, 12, 24), date(2026, 12, 31), date(2026, 4, 1), date(2026, 5, 18), date(2027, 5, 18)]
+    "day",
+    [
+        date(2026, 12, 24),
+        date(2026, 12, 31),
+        date(2026, 4, 1),
+        date(2026, 5, 18),
+        date(2027, 5, 18),
+    ],
 )
 def test_ordinary_weekdays_around_holidays_are_working_days(day: date) -> None:
     assert is_working_day(day)
@@ -81,7 +87,8 @@ def test_ordinary_weekdays_around_holidays_are_working_days(day: date) -> None:
         (date(2026, 4, 6), date(2026, 4, 1)),
         (date(2027, 5, 17), date(2027, 5, 14)),  # 17 May 2027 (Monday) → Friday
         (date(2026, 5, 17), date(2026, 5, 15)),  # 17 May 2026 is a Sunday
-        (date(2027, 12, 26), date(2027, 12, 24)),  # Sunday after Christmas → Christmas Eve (a Friday)
+        # Sunday after Christmas → Christmas Eve (a Friday)
+        (date(2027, 12, 26), date(2027, 12, 24)),
         (date(2026, 12, 26), date(2026, 12, 24)),
         (date(2027, 1, 1), date(2026, 12, 31)),
         (date(2026, 3, 4), date(2026, 3, 4)),  # a working day stays
@@ -102,7 +109,9 @@ def test_previous_working_day_is_a_working_day_not_after_the_input(day: date) ->
     result = previous_working_day(day)
     assert is_working_day(result)
     assert day - timedelta(days=6) <= result <= day
-    assert all(not is_working_day(result + timedelta(days=i)) for i in range(1, (day - result).days + 1))
+    assert all(
+        not is_working_day(result + timedelta(days=i)) for i in range(1, (day - result).days + 1)
+    )
 
 
 # -- working hours ----------------------------------------------------------------------
@@ -154,7 +163,7 @@ def test_next_send_time_converts_from_utc() -> None:
 
 def test_next_send_time_custom_hours_and_zone() -> None:
     now = datetime(2026, 3, 4, 7, 30, tzinfo=UTC)
-    assert next_send_time(now, tz="UTC", start=time(9, 0), end=time(15, 0)) == datetime(
+    assert next_send_time(now, tz=ZoneInfo("UTC"), start=time(9, 0), end=time(15, 0)) == datetime(
         2026, 3, 4, 9, 0, tzinfo=ZoneInfo("UTC")
     )
 
@@ -167,7 +176,11 @@ def test_next_send_time_rejects_naive_datetimes() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC)))
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC)
+    )
+)
 def test_next_send_time_is_in_working_hours_and_not_before_now(now: datetime) -> None:
     result = next_send_time(now)
     local = result.astimezone(OSLO)

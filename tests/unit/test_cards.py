@@ -1,5 +1,8 @@
 """Every card template, rendered in nb and en with normal and hostile values, is a valid
-Adaptive Card 1.5 whose text is exactly what was put in.
+Adaptive Card 1.5 whose text is exactly what was put in — also when the value is markdown,
+HTML, a link or a mention: Teams renders a markdown subset in TextBlocks and facts, and what
+a user typed must show as the text it is (the renderer escapes it; `tests/cardcheck.py`
+reads every such string as markdown and finds no markup).
 
 SAMPLES is the registry of sample contexts: a new template must add its sample here
 (`test_every_template_has_a_sample` fails otherwise). Each sample is a function of the
@@ -19,12 +22,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cards.render import MAX_CARD_BYTES, TEMPLATES, render_card, template_names
+from cards.render import MAX_CARD_BYTES, TEMPLATES, escape_markdown, render_card, template_names
 from cards.strings import EN, NB, STRINGS, text
 from dialogs import home
 from procurement.contracts.form import CONTRACT_FORM_FIELDS
 from procurement.needs.fields import LIMITS, NEEDS_REPORT_FIELDS, SERVICE_AREAS
-from tests.cardcheck import card_problems, validate_card
+from tests.cardcheck import (
+    card_problems,
+    markdown_strings,
+    plain,
+    read_markdown,
+    shown_card,
+    shown_text,
+    validate_card,
+)
 from tests.connector_stub import card_texts
 
 LANGS = ["nb", "en"]
@@ -203,7 +214,7 @@ def test_template_renders_a_valid_card(name: str, lang: str) -> None:
         assert card["version"] == "1.5" and card["lang"] == lang
         assert json.loads(json.dumps(card)) == card
         if NORMAL in card_texts(context):
-            assert NORMAL in card_texts(card)
+            assert NORMAL in card_texts(shown_card(card))
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -215,13 +226,14 @@ def test_hostile_text_stays_verbatim_and_valid(name: str, lang: str, hostile: st
     for context, card in zip(SAMPLES[name](lang, value), _render_all(name, lang, value), strict=True):
         validate_card(card)
         assert json.loads(json.dumps(card, ensure_ascii=False)) == card
-        rendered = card_texts(card)
+        rendered = card_texts(shown_card(card))
         if "&" not in hostile:
             # Nothing was HTML-escaped on the way.
             assert not any("&#" in r or "&quot;" in r or "&amp;" in r or "&lt;" in r for r in rendered)
         if any(value in s for s in card_texts(context)):
-            # The text arrives unchanged (neither escaped nor interpreted as a template).
-            assert any(value in r for r in rendered), f"{name}: {value!r} not in the card"
+            # The text arrives unchanged (neither escaped nor interpreted as a template);
+            # markdown does not show the indentation at the start of a line.
+            assert any(plain(value) in plain(r) for r in rendered), f"{name}: {value!r} not in the card"
             shown += 1
     assert shown, f"no sample of {name} carries the text"
 
@@ -230,8 +242,8 @@ def test_hostile_text_fills_every_visible_slot() -> None:
     """A notice shows title and body exactly; a welcome card its buttons exactly."""
     for hostile in HOSTILE:
         card = render_card("notice", "nb", title=hostile, body=hostile + "!")
-        assert card["body"][0]["text"] == hostile
-        assert card["body"][1]["text"] == hostile + "!"
+        assert read_markdown(card["body"][0]["text"]) == ([], plain(hostile))
+        assert read_markdown(card["body"][1]["text"]) == ([], plain(hostile + "!"))
         welcome = _render_all("welcome", "en", hostile)[0]
         assert [a["title"] for a in welcome["actions"]] == [hostile] * len(home.WELCOME_ACTIONS)
 
@@ -253,6 +265,9 @@ def test_size_limit_boundary() -> None:
     fits = render_card("notice", "nb", title="t", body="ø" * 39_000)  # 78 kB
     validate_card(fits)
     assert fits["body"][1]["text"] == "ø" * 39_000
+    # Escapes count: a text that fits only unescaped is refused, not cut.
+    with pytest.raises(ValueError, match="over Teams' limit"):
+        render_card("notice", "nb", title="t", body="*" * 39_000)
     with pytest.raises(ValueError, match="over Teams' limit"):
         render_card("notice", "nb", title="t", body="ø" * 41_000)  # 82 kB
 
@@ -344,7 +359,8 @@ def test_random_text_in_a_notice_is_a_valid_card(title: str, body: str, button: 
     card = render_card("notice", lang, title=title, body=body,
                        actions=[{"title": button, "verb": "home.help", "data": {"note": body}}])
     assert not card_problems(card), card_problems(card)
-    assert card["body"][0]["text"] == title and card["body"][1]["text"] == body
+    assert read_markdown(card["body"][0]["text"]) == ([], plain(title))
+    assert read_markdown(card["body"][1]["text"]) == ([], plain(body))
     assert card["actions"][0]["title"] == button
     assert card["actions"][0]["data"] == {"note": body, "verb": "home.help"}
 
@@ -357,5 +373,130 @@ def test_random_text_in_a_welcome_is_a_valid_card(coming: list[str], titles: lis
     card = render_card("welcome", lang, actions=actions, coming=coming)
     assert not card_problems(card), card_problems(card)
     assert [a["title"] for a in card["actions"]] == titles
-    texts = [b["text"] for b in card["body"] if b.get("type") == "TextBlock"]
-    assert all(c in texts for c in coming)
+    texts = [read_markdown(b["text"])[1] for b in card["body"] if b.get("type") == "TextBlock"]
+    assert all(plain(c) in texts for c in coming)
+
+
+# -- markdown: what a user types is shown as text -----------------------------------------------
+
+EVIL = "http://evil.example"
+MARKUP = [
+    f"[lenke]({EVIL})",
+    f"[lenke]({EVIL} \"tittel\")",
+    f"[lenke][1]\n\n[1]: {EVIL}",
+    f"![bilde]({EVIL}/pixel.png)",
+    f"<{EVIL}>",
+    f"{EVIL}/logg-inn",
+    "https://evil.com/x?y=1",
+    "www.evil.com",
+    "evil.com/logg-inn",
+    "ola@evil.com",
+    "mailto:ola@evil.com",
+    "//evil.com",
+    "<at>Kari Nordmann</at>",
+    "<b>x</b>",
+    '<img src="http://evil.example/t.png">',
+    "<script>alert(1)</script>",
+    "<!-- skjult -->",
+    "**x**",
+    "__x__",
+    "*x*",
+    "_x_",
+    "~~x~~",
+    "`x`",
+    "```\nx\n```",
+    "    kode",
+    "# x",
+    "## x",
+    "x\n===",
+    "x\n---",
+    "---",
+    "- x",
+    "* x",
+    "+ x",
+    "1. x",
+    "3) x",
+    "> x",
+    "| a | b |\n|---|---|\n| 1 | 2 |",
+    "&amp; &lt;b&gt; &#42;",
+    "\\",
+    "\\*x\\*",
+    "a\\\nb",
+    "x\\",
+    "{{DATE(2026-02-14T06:00:00Z, SHORT)}}",
+    "- [ ] x",
+    "linje 1\r- linje 2\r1. linje 3",
+]
+
+
+def test_the_markdown_reader_sees_the_markup() -> None:
+    """The samples are markup when not escaped (else the tests below could not fail), but
+    for a lone backslash (literal in CommonMark, escaped for renderers that differ) and the
+    Adaptive Card date function (the card renderer's, not markdown's)."""
+    plain_already = {"\\", "x\\", "{{DATE(2026-02-14T06:00:00Z, SHORT)}}"}
+    live = {m for m in MARKUP if read_markdown(m)[0] or read_markdown(m)[1] != plain(m)}
+    assert live == set(MARKUP) - plain_already, sorted(set(MARKUP) - live)
+    assert read_markdown(f"[lenke]({EVIL})")[0] == [f"a href='{EVIL}'"]
+    assert "a href='http://www.evil.com'" in read_markdown("www.evil.com")[0]
+
+
+@pytest.mark.parametrize("sample", MARKUP, ids=lambda s: repr(s)[:24])
+def test_escaped_markup_shows_literally(sample: str) -> None:
+    escaped = escape_markdown(sample)
+    assert read_markdown(escaped) == ([], plain(sample))
+    assert shown_text(escaped) == "\n".join(line.lstrip(" \t") for line in sample.split("\n"))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize("sample", MARKUP, ids=lambda s: repr(s)[:24])
+def test_markup_in_every_template_shows_literally(name: str, lang: str, sample: str) -> None:
+    """Every slot of every template gets the markup; each markdown string of the card that
+    carries it shows it literally, and no string of the card shows any markup at all."""
+    value = f"før {sample} etter"
+    shown = 0
+    for card in _render_all(name, lang, value):
+        validate_card(card)  # schema, and no markup in any TextBlock or fact
+        for where, obj, key in markdown_strings(card):
+            markup, text_shown = read_markdown(obj[key])
+            assert not markup, f"{name} {where}: {markup}"
+            if shown_text(obj[key]).startswith("før ") or "før " in shown_text(obj[key]):
+                assert plain(value) in text_shown, f"{name} {where}: {text_shown!r}"
+                shown += 1
+        assert EVIL not in json.dumps([a.get("url") for _, a in _actions(card)])
+    assert shown, f"no sample of {name} shows the text"
+
+
+def _actions(card: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, a) for i, a in enumerate(card.get("actions") or [])]
+
+
+def test_values_and_payloads_are_not_escaped() -> None:
+    """Only shown text is escaped: input values, data, verbs and titles of buttons stay as typed."""
+    value = f"**fet** [lenke]({EVIL}) <at>Kari</at> \\"
+    card = _render_all("needs_report_intake", "nb", value)[0]
+    decision = next(b for b in card["body"] if b.get("id") == "decision_note")
+    assert decision["value"] == value
+    assert card["refresh"]["action"]["data"]["ref"] == value
+    assert all(a["data"]["ref"] == value for a in card["actions"])
+    notice = render_card("notice", "nb", title="t", body="b",
+                         actions=[{"title": value, "verb": "home.help", "data": {"q": value}}])
+    assert notice["actions"][0]["title"] == value
+    assert notice["actions"][0]["data"] == {"q": value, "verb": "home.help"}
+    assert notice["actions"][0]["fallback"]["data"] == {"q": value, "verb": "home.help"}
+
+
+def test_catalog_strings_use_no_markdown() -> None:
+    """Emphasis in cards comes from TextBlock weight and size, never from markdown in the
+    catalog: escaping every shown string must not change what a catalog string shows."""
+    for lang, table in STRINGS.items():
+        for key, value in table.items():
+            assert read_markdown(value)[0] == [], f"{lang}.{key} is markdown: {value!r}"
+            assert shown_text(escape_markdown(value)) == value, f"{lang}.{key}"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(alphabet=st.one_of(st.sampled_from(list("*_[]()<>!#-+=.:/\\`~|&{}@ \n\t1aW")),
+                                       st.characters(codec="utf-8")), max_size=60))
+def test_escaped_random_text_shows_literally(text: str) -> None:
+    assert read_markdown(escape_markdown(text)) == ([], plain(text))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Literal
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -123,10 +126,81 @@ def test_ambiguous_message_names_both_readings_exactly() -> None:
     assert "NOK 1,300" in en and "NOK 1,300,000" in en
 
 
-def test_non_string_input_is_refused_not_raised() -> None:
-    for value in (None, 5, 1.5, ["1"], {"a": 1}):
+def test_input_that_is_neither_text_nor_a_number_is_refused_not_raised() -> None:
+    for value in (None, True, ["1"], {"a": 1}):
         result = parse_nok(value)  # type: ignore[arg-type]
         assert result.code == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "rounded"),
+    [
+        (5, None, 5),
+        (1_250_000, None, 1_250_000),
+        (1_250_000.0, None, 1_250_000),
+        (Decimal("1250000.00"), None, 1_250_000),
+        (1_250_000.49, "ore", 1_250_000),
+        (3_400_000.5, "ore", 3_400_001),
+        (1.5, "ore", None),
+        (0, "zero", None),
+        (-5, "negative", None),
+        (float("nan"), "invalid", None),
+        (float("inf"), "invalid", None),
+        (Decimal("Infinity"), "invalid", None),
+        (10**13, "too_large", None),
+    ],
+)
+def test_numbers_from_cells_follow_the_same_rules(
+    value: float, code: str | None, rounded: int | None
+) -> None:
+    strict = parse_nok(value)
+    assert strict.code == code
+    assert strict.value == (None if code else value)
+    lenient = parse_nok(value, ore="round")
+    assert lenient.value == rounded
+    assert lenient.ok == (rounded is not None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1 250 000,50", 1_250_001),
+        ("1 250 000,49", 1_250_000),
+        ("1 250 000,00", 1_250_000),
+        ("1,250,000.50", 1_250_001),
+        ("kr 1 250 000,-", 1_250_000),
+        ("1 250 000 (eks. mva)", 1_250_000),
+        ("1000,5", 1001),
+        ("1,0000005 mill", 1_000_001),
+        ("1,25 mill", 1_250_000),
+    ],
+)
+def test_round_mode_rounds_ore_half_up(text: str, expected: int) -> None:
+    assert parse_nok(text, ore="round").value == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("1,3", "ore"),
+        ("999,5", "ore"),
+        ("1.300", "ambiguous"),
+        ("0", "zero"),
+        ("0,4", "ore"),
+        ("-1 000,5", "negative"),
+    ],
+)
+def test_round_mode_still_refuses_what_is_not_a_clear_amount(text: str, code: str) -> None:
+    # "1,3" is more likely a forgotten "mill" than 1 kr; "1.300" may mean 1 300 or 1,3 mill.
+    assert parse_nok(text, ore="round").code == code
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_round_mode_accepts_everything_the_strict_mode_accepts(text: str) -> None:
+    strict = parse_nok(text)
+    if strict.ok:
+        assert parse_nok(text, ore="round").value == strict.value
 
 
 def test_format_nok_nb() -> None:
@@ -173,7 +247,11 @@ def test_format_then_parse_round_trips_nb(n: int, nbsp: bool) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.integers(min_value=1, max_value=999), st.integers(min_value=10**6, max_value=10**11)))
+@given(
+    st.one_of(
+        st.integers(min_value=1, max_value=999), st.integers(min_value=10**6, max_value=10**11)
+    )
+)
 def test_format_then_parse_round_trips_en(n: int) -> None:
     # NOK 1,000 … NOK 999,999 ("NOK 1,300") is deliberately refused as ambiguous.
     assert parse_nok(format_nok(n, "en")).value == n
@@ -181,3 +259,14 @@ def test_format_then_parse_round_trips_en(n: int) -> None:
 
 def test_en_format_with_one_group_is_ambiguous_by_design() -> None:
     assert parse_nok(format_nok(1_300, "en")).code == "ambiguous"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(), st.floats(), st.decimals()), st.sampled_from(["refuse", "round"]))
+def test_parse_nok_never_raises_on_any_number(
+    value: float, ore: Literal["refuse", "round"]
+) -> None:
+    result = parse_nok(value, ore=ore)
+    assert result.ok or (result.code and result.messages["nb"] and result.messages["en"])
+    if result.ok:
+        assert result.value is not None and 0 < result.value <= MAX_NOK

@@ -17,6 +17,7 @@ from procurement.contracts.model import (
     InvalidContract,
     Offset,
     PlannedControl,
+    ReminderKind,
     ensure_valid,
     is_valid_org_no,
     next_deadline,
@@ -30,7 +31,6 @@ from procurement.reminders.schedule import (
     ESCALATE_AFTER,
     SNOOZE,
     PlannedReminder,
-    ReminderKind,
     derive_schedule,
     plan_changes,
     reconcile,
@@ -91,7 +91,12 @@ def test_default_schedule() -> None:
     )
     plan = derive_schedule(c, date(2026, 1, 5))
     assert [p.kind for p in plan] == [
-        K.CONTROL, K.NEW_COMPETITION, K.OPTION_NOTICE_3M, K.END_6M, K.OPTION_NOTICE_1M, K.END_3M,
+        K.CONTROL,
+        K.NEW_COMPETITION,
+        K.OPTION_NOTICE_3M,
+        K.END_6M,
+        K.OPTION_NOTICE_1M,
+        K.END_3M,
     ]
     assert due(plan, K.NEW_COMPETITION) == date(2026, 12, 31)  # Thursday
     assert due(plan, K.END_6M) == date(2027, 6, 30)
@@ -131,7 +136,9 @@ def test_subject_keys_are_stable_and_descriptive() -> None:
         "KAV-2024-0012:control:lonnskontroll-maned-6:2026-08-03",
     }
     # the same contract a day later or rebuilt from scratch gives the same keys
-    assert keys == {p.subject_key for p in derive_schedule(dataclasses.replace(c), date(2026, 1, 6))}
+    assert keys == {
+        p.subject_key for p in derive_schedule(dataclasses.replace(c), date(2026, 1, 6))
+    }
 
 
 def test_control_keys_survive_removing_another_control() -> None:
@@ -151,7 +158,12 @@ def test_control_keys_survive_removing_another_control() -> None:
 def test_overrides_change_or_switch_off_kinds() -> None:
     c = contract(
         controls=[PlannedControl("hms", date(2026, 6, 30))],
-        reminder_overrides={"end_6m": "4m", "end_3m": None, "control": {"days": 30}, "new_competition": "18m"},
+        reminder_overrides={
+            "end_6m": "4m",
+            "end_3m": None,
+            "control": {"days": 30},
+            "new_competition": "18m",
+        },
     )
     assert validate_contract(c) == []
     plan = derive_schedule(c, date(2026, 1, 5))
@@ -164,8 +176,11 @@ def test_overrides_change_or_switch_off_kinds() -> None:
 
 def test_override_values_are_canonical_and_json_friendly() -> None:
     c = contract(reminder_overrides={"end_6m": Offset(months=4), "control": "2w", "end_3m": None})
-    assert c.reminder_overrides == {"control": {"months": 0, "days": 14}, "end_3m": None,
-                                    "end_6m": {"months": 4, "days": 0}}
+    assert c.reminder_overrides == {
+        "control": {"months": 0, "days": 14},
+        "end_3m": None,
+        "end_6m": {"months": 4, "days": 0},
+    }
     same = contract(reminder_overrides={"end_6m": {"months": 4}, "control": "14d", "end_3m": None})
     assert c == same and c.fingerprint() == same.fingerprint()
 
@@ -214,8 +229,10 @@ def test_leap_year_29_february() -> None:
 @pytest.mark.parametrize(
     ("control_due", "expected"),
     [
-        (date(2027, 5, 31), date(2027, 5, 14)),  # −14 d = Mon 17 May 2027 (also Whit Monday) → Fri 14 May
-        (date(2027, 4, 12), date(2027, 3, 24)),  # −14 d = Easter Monday 2027 → Wed before Maundy Thursday
+        # −14 d = Mon 17 May 2027 (also Whit Monday) → Fri 14 May
+        (date(2027, 5, 31), date(2027, 5, 14)),
+        # −14 d = Easter Monday 2027 → Wed before Maundy Thursday
+        (date(2027, 4, 12), date(2027, 3, 24)),
         (date(2027, 1, 8), date(2026, 12, 24)),  # −14 d = 25 Dec 2026 → Christmas Eve (Thursday)
         (date(2026, 4, 20), date(2026, 4, 1)),  # −14 d = Easter Monday 2026
     ],
@@ -235,7 +252,9 @@ def test_end_reminder_on_christmas_weekend() -> None:
 
 
 def test_option_reminders_per_undecided_option() -> None:
-    c = contract(options=[ContractOption(1, 12, date(2027, 9, 30)), ContractOption(2, 12, date(2028, 9, 30))])
+    c = contract(
+        options=[ContractOption(1, 12, date(2027, 9, 30)), ContractOption(2, 12, date(2028, 9, 30))]
+    )
     plan = derive_schedule(c, date(2026, 1, 5))
     assert due(plan, K.OPTION_NOTICE_3M, 2) == date(2028, 6, 30)
     assert due(plan, K.OPTION_NOTICE_1M, 2) == date(2028, 8, 30)
@@ -243,13 +262,21 @@ def test_option_reminders_per_undecided_option() -> None:
 
 
 def test_exercised_and_declined_options_give_no_option_reminders() -> None:
-    exercised = contract(options=[ContractOption(1, 12, date(2027, 9, 30), exercised=True),
-                                  ContractOption(2, 12, date(2028, 9, 30))])
+    exercised = contract(
+        options=[
+            ContractOption(1, 12, date(2027, 9, 30), exercised=True),
+            ContractOption(2, 12, date(2028, 9, 30)),
+        ]
+    )
     plan = derive_schedule(exercised, date(2026, 1, 5))
     assert {p.option_number for p in plan if p.option_number} == {2}
 
-    declined = contract(options=[ContractOption(1, 12, date(2027, 9, 30), exercised=False),
-                                 ContractOption(2, 12, date(2028, 9, 30))])
+    declined = contract(
+        options=[
+            ContractOption(1, 12, date(2027, 9, 30), exercised=False),
+            ContractOption(2, 12, date(2028, 9, 30)),
+        ]
+    )
     plan = derive_schedule(declined, date(2026, 1, 5))
     assert not [p for p in plan if p.option_number is not None]  # option 2 lapses with option 1
     assert {p.kind for p in plan} == {K.NEW_COMPETITION, K.END_6M, K.END_3M}
@@ -262,7 +289,10 @@ def test_past_targets_are_omitted() -> None:
     c = contract(
         end_date=date(2026, 3, 31),
         options=[ContractOption(1, 12, date(2025, 12, 31))],
-        controls=[PlannedControl("hms", date(2026, 1, 15)), PlannedControl("hms", date(2026, 3, 20))],
+        controls=[
+            PlannedControl("hms", date(2026, 1, 15)),
+            PlannedControl("hms", date(2026, 3, 20)),
+        ],
     )
     plan = derive_schedule(c, date(2026, 2, 1))
     assert {p.target_date for p in plan} == {date(2026, 3, 31), date(2026, 3, 20)}
@@ -276,7 +306,11 @@ def test_overdue_reminders_with_future_target_are_kept() -> None:
     assert {p.kind for p in plan} == {K.NEW_COMPETITION, K.END_6M, K.END_3M}
     assert all(p.due_date < date(2026, 3, 10) for p in plan)
     # a target of today still counts
-    assert {p.kind for p in derive_schedule(c, date(2026, 5, 29))} == {K.NEW_COMPETITION, K.END_6M, K.END_3M}
+    assert {p.kind for p in derive_schedule(c, date(2026, 5, 29))} == {
+        K.NEW_COMPETITION,
+        K.END_6M,
+        K.END_3M,
+    }
 
 
 def test_collapse_overdue_keeps_the_latest_per_target() -> None:
@@ -320,7 +354,8 @@ def test_reconcile_when_end_date_moves() -> None:
     to_create, to_cancel = reconcile(existing, new)
     assert {p.subject_key for p in to_create} == {p.subject_key for p in new}
     assert {r.subject_key for r in to_cancel} == {
-        "KAV-2024-0012:end_6m:-:2027-12-31", "KAV-2024-0012:end_3m:-:2027-12-31",
+        "KAV-2024-0012:end_6m:-:2027-12-31",
+        "KAV-2024-0012:end_3m:-:2027-12-31",
     }
     assert sent not in to_cancel  # delivered reminders are never cancelled or re-sent
 
@@ -331,15 +366,18 @@ def test_reconcile_when_option_removed() -> None:
     to_create, to_cancel = reconcile(existing, derive_schedule(contract(), date(2026, 1, 5)))
     assert to_create == []
     assert {r.subject_key for r in to_cancel} == {
-        "KAV-2024-0012:option_notice_3m:1:2027-09-30", "KAV-2024-0012:option_notice_1m:1:2027-09-30",
+        "KAV-2024-0012:option_notice_3m:1:2027-09-30",
+        "KAV-2024-0012:option_notice_1m:1:2027-09-30",
     }
 
 
 def test_reconcile_when_option_exercised_and_end_extended() -> None:
     before = contract(options=[ContractOption(1, 12, date(2027, 9, 30))])
     existing = store(derive_schedule(before, date(2026, 1, 5)))
-    after = contract(end_date=date(2028, 12, 31),
-                     options=[ContractOption(1, 12, date(2027, 9, 30), exercised=True)])
+    after = contract(
+        end_date=date(2028, 12, 31),
+        options=[ContractOption(1, 12, date(2027, 9, 30), exercised=True)],
+    )
     to_create, to_cancel = reconcile(existing, derive_schedule(after, date(2026, 1, 5)))
     assert {p.kind for p in to_create} == {K.NEW_COMPETITION, K.END_6M, K.END_3M}
     assert all(p.target_date == date(2028, 12, 31) for p in to_create)
@@ -379,20 +417,40 @@ def contracts(draw: st.DrawFn) -> tuple[ContractData, date]:
     end = start + timedelta(days=draw(st.integers(0, 3650)))
     n_options = draw(st.integers(0, 3))
     options = [
-        ContractOption(i + 1, draw(st.integers(1, 36)), end - timedelta(days=draw(st.integers(0, 400))),
-                       draw(st.sampled_from([None, None, True, False])))
+        ContractOption(
+            i + 1,
+            draw(st.integers(1, 36)),
+            end - timedelta(days=draw(st.integers(0, 400))),
+            draw(st.sampled_from([None, None, True, False])),
+        )
         for i in range(n_options)
     ]
-    controls = [PlannedControl(draw(st.sampled_from(["hms", "wage_conditions", "other"])),
-                               draw(st.dates(min_value=start, max_value=end + timedelta(days=400))))
-                for _ in range(draw(st.integers(0, 4)))]
-    overrides = draw(st.dictionaries(
-        st.sampled_from([k.value for k in ReminderKind]),
-        st.one_of(st.none(), st.integers(0, 24).map(lambda m: f"{m}m"), st.integers(0, 90).map(lambda d: f"{d}d")),
-        max_size=3,
-    ))
+    controls = [
+        PlannedControl(
+            draw(st.sampled_from(["hms", "wage_conditions", "other"])),
+            draw(st.dates(min_value=start, max_value=end + timedelta(days=400))),
+        )
+        for _ in range(draw(st.integers(0, 4)))
+    ]
+    overrides = draw(
+        st.dictionaries(
+            st.sampled_from([k.value for k in ReminderKind]),
+            st.one_of(
+                st.none(),
+                st.integers(0, 24).map(lambda m: f"{m}m"),
+                st.integers(0, 90).map(lambda d: f"{d}d"),
+            ),
+            max_size=3,
+        )
+    )
     today = start + timedelta(days=draw(st.integers(-400, 4000)))
-    c = contract(start_date=start, end_date=end, options=options, controls=controls, reminder_overrides=overrides)
+    c = contract(
+        start_date=start,
+        end_date=end,
+        options=options,
+        controls=controls,
+        reminder_overrides=overrides,
+    )
     return c, today
 
 
@@ -439,12 +497,26 @@ def test_exactly_one_check_digit_fits_or_none(prefix: str) -> None:
 
 
 def test_normalisation_equality_and_fingerprint() -> None:
-    a = contract(title="  Renholdstjenester  ", manager_email="Kari.Nordmann@Kommune.no", value_nok=None,
-                 options=[ContractOption(2, 12, date(2028, 9, 30)), ContractOption(1, 12, date(2027, 9, 30))],
-                 internal_notes="linje 1\r\nlinje 2")
-    b = contract(title="Renholdstjenester", manager_email="kari.nordmann@kommune.no", value_nok=0,
-                 options=(ContractOption(1, 12, date(2027, 9, 30)), ContractOption(2, 12, date(2028, 9, 30))),
-                 internal_notes="linje 1\nlinje 2")
+    a = contract(
+        title="  Renholdstjenester  ",
+        manager_email="Kari.Nordmann@Kommune.no",
+        value_nok=None,
+        options=[
+            ContractOption(2, 12, date(2028, 9, 30)),
+            ContractOption(1, 12, date(2027, 9, 30)),
+        ],
+        internal_notes="linje 1\r\nlinje 2",
+    )
+    b = contract(
+        title="Renholdstjenester",
+        manager_email="kari.nordmann@kommune.no",
+        value_nok=0,
+        options=(
+            ContractOption(1, 12, date(2027, 9, 30)),
+            ContractOption(2, 12, date(2028, 9, 30)),
+        ),
+        internal_notes="linje 1\nlinje 2",
+    )
     assert a.options == b.options
     # an unknown value (None) and 0 are folded in the fingerprint (a store keeps 0), not in ==
     assert a.fingerprint() == b.fingerprint()
@@ -462,18 +534,35 @@ def test_validate_contract_checks_lengths_and_date_range() -> None:
 
 
 def test_validate_contract_finds_every_problem() -> None:
-    c = contract(external_ref="", supplier_org_no="974760674", end_date=date(2024, 12, 31),
-                 category="food", value_nok=-1, manager_email="kari", risk_level="extreme",
-                 options=[ContractOption(1, 0, date(2030, 1, 1))])
+    c = contract(
+        external_ref="",
+        supplier_org_no="974760674",
+        end_date=date(2024, 12, 31),
+        category="food",
+        value_nok=-1,
+        manager_email="kari",
+        risk_level="extreme",
+        options=[ContractOption(1, 0, date(2030, 1, 1))],
+    )
     fields = {p.field for p in validate_contract(c)}
-    assert fields == {"external_ref", "supplier_org_no", "end_date", "category", "value_nok", "manager_email",
-                      "risk_level", "options"}
+    assert fields == {
+        "external_ref",
+        "supplier_org_no",
+        "end_date",
+        "category",
+        "value_nok",
+        "manager_email",
+        "risk_level",
+        "options",
+    }
     assert validate_contract(contract()) == []
 
 
 def test_next_deadline() -> None:
-    c = contract(options=[ContractOption(1, 12, date(2027, 9, 30))],
-                 controls=[PlannedControl("hms", date(2026, 6, 30))])
+    c = contract(
+        options=[ContractOption(1, 12, date(2027, 9, 30))],
+        controls=[PlannedControl("hms", date(2026, 6, 30))],
+    )
     assert next_deadline(c, date(2026, 1, 5)) == Deadline("control", date(2026, 6, 30))
     assert next_deadline(c, date(2026, 7, 1)) == ("option_notice", date(2027, 9, 30))
     assert next_deadline(c, date(2027, 10, 1)) == ("end", date(2027, 12, 31))
@@ -485,12 +574,20 @@ def test_next_deadline() -> None:
 
 
 def test_final_end_date() -> None:
-    c = contract(end_date=date(2027, 2, 28), options=[ContractOption(1, 12, date(2026, 11, 30)),
-                                                      ContractOption(2, 6, date(2027, 11, 30))])
+    c = contract(
+        end_date=date(2027, 2, 28),
+        options=[
+            ContractOption(1, 12, date(2026, 11, 30)),
+            ContractOption(2, 6, date(2027, 11, 30)),
+        ],
+    )
     assert c.final_end_date() == date(2028, 8, 31)
 
 
 def test_fingerprint_is_stable_across_runs_and_versions() -> None:
     # Stored fingerprints must keep matching; change this value only with a new
     # fingerprint version (every contract then counts as "updated" once).
-    assert contract().fingerprint() == "d3bbb4117c1407dd4bee15a6b8c0d07b3aa21754cb72635db56c70047f2f83f2"
+    assert (
+        contract().fingerprint()
+        == "d3bbb4117c1407dd4bee15a6b8c0d07b3aa21754cb72635db56c70047f2f83f2"
+    )
