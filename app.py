@@ -118,7 +118,10 @@ async def build_runtime(
         settings.procurement_user_ids, settings.procurement_group_id, group_membership or build_group_membership(graph)
     )
     sender = ProactiveSender(
-        adapter, people, app_id=settings.client_id, local_mode=settings.local_mode,
+        adapter,
+        people,
+        app_id=settings.client_id,
+        local_mode=settings.local_mode,
         installer=installer or build_chat_installer(settings, graph),
     )
     effects = Effects(services, sender, intake_channel_id=settings.intake_channel_id)
@@ -195,8 +198,9 @@ async def open_contract_register(database_url: str) -> AsyncIterator[Contracts]:
     try:
         await store.migrate()
         graph = build_graph(settings)  # managers' e-mails are looked up in Entra ID
-        yield Contracts(store, working_hours=settings.reminder_working_hours,
-                        directory=build_directory(settings, graph))
+        yield Contracts(
+            store, working_hours=settings.reminder_working_hours, directory=build_directory(settings, graph)
+        )
     finally:
         if graph is not None:
             from integrations.graph_client import close_graph_client
@@ -226,7 +230,9 @@ def announce(settings: Settings) -> None:
     else:
         log.info(
             "serving %s for app %s (JWT validation on); database %s",
-            where, settings.client_id, settings.database_url_for_log,
+            where,
+            settings.client_id,
+            settings.database_url_for_log,
         )
 
 

@@ -135,9 +135,7 @@ class _SdkConnectionSource(PydanticBaseSettingsSource):
     """All the SDK's own variables (`CONNECTIONS__…`, `CONNECTIONSMAP__…`), environment over `.env`,
     passed through whole: the SDK reads more of them than this app models (AUTHTYPE, SCOPES, …)."""
 
-    def __init__(
-        self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource
-    ) -> None:
+    def __init__(self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource) -> None:
         super().__init__(settings_cls)
         self._sources = sources
 
@@ -155,9 +153,7 @@ class _SdkConnectionSource(PydanticBaseSettingsSource):
 
 def _sdk_subset(env: Mapping[str, Any]) -> dict[str, str]:
     return {
-        k: str(v).strip()
-        for k, v in env.items()
-        if k.startswith(_SDK_PREFIXES) and isinstance(v, str) and v.strip()
+        k: str(v).strip() for k, v in env.items() if k.startswith(_SDK_PREFIXES) and isinstance(v, str) and v.strip()
     }
 
 
@@ -202,9 +198,7 @@ class Settings(BaseSettings):
     reminder_poll_seconds: float = Field(30.0, validation_alias="REMINDER_POLL_SECONDS")
     # REMINDER_WORKING_HOURS=always sends outside working hours (demos, tests).
     reminder_working_hours: bool = Field(True, validation_alias="REMINDER_WORKING_HOURS")
-    playground_config: Path = Field(
-        Path(".m365agentsplayground.yml"), validation_alias="PLAYGROUND_CONFIG"
-    )
+    playground_config: Path = Field(Path(".m365agentsplayground.yml"), validation_alias="PLAYGROUND_CONFIG")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     # The SDK's own variables; masked, and left out of repr.
     sdk_env: dict[str, SecretStr] = Field(default_factory=dict, repr=False, exclude=True)

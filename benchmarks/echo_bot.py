@@ -96,9 +96,7 @@ def build_app() -> web.Application:
     async def on_turn_error(context: TurnContext, error: Exception) -> None:
         log.error("turn failed: %r", error, exc_info=error)
         if context.activity.type == ActivityTypes.invoke:
-            await context.send_activity(
-                Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=500))
-            )
+            await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=500)))
         else:
             await context.send_activity("echo: error")
 
@@ -116,24 +114,18 @@ def build_app() -> web.Application:
             await context.send_activity(
                 Activity(
                     type=ActivityTypes.message,
-                    attachments=[
-                        Attachment(content_type=CARD_CONTENT_TYPE, content=echo_card("echo card"))
-                    ],
+                    attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=echo_card("echo card"))],
                 )
             )
         elif text.lower() == "update":
             sent = await context.send_activity("echo: update v1")
             if sent is not None and sent.id:
-                await context.update_activity(
-                    Activity(type=ActivityTypes.message, id=sent.id, text="echo: update v2")
-                )
+                await context.update_activity(Activity(type=ActivityTypes.message, id=sent.id, text="echo: update v2"))
         else:
             await context.send_activity(f"echo: {text}")
 
     @agent.adaptive_card.action_execute(re.compile(".*"))
-    async def on_execute(
-        context: TurnContext, _state: TurnState, data: Any
-    ) -> AdaptiveCardInvokeResponse:
+    async def on_execute(context: TurnContext, _state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
         value = context.activity.value
         verb = value.get("action", {}).get("verb") if isinstance(value, dict) else None
         payload = json.dumps(data, sort_keys=True, ensure_ascii=False)
@@ -145,9 +137,7 @@ def build_app() -> web.Application:
 
     @agent.invoke()
     async def on_other_invoke(context: TurnContext, _state: TurnState) -> None:
-        await context.send_activity(
-            Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200))
-        )
+        await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200)))
 
     @agent.activity(ActivityTypes.conversation_update)
     async def on_conversation_update(context: TurnContext, _state: TurnState) -> None:
@@ -187,9 +177,7 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     # Logged on every turn in local mode (no app id); noise for benchmarks.
-    logging.getLogger("microsoft_agents.hosting.core.connector.client.user_token_client").setLevel(
-        logging.ERROR
-    )
+    logging.getLogger("microsoft_agents.hosting.core.connector.client.user_token_client").setLevel(logging.ERROR)
     web.run_app(build_app(), host=args.host, port=args.port, print=None, access_log=None)
 
 

@@ -42,6 +42,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
 from procurement.shared.calendar import OSLO
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,8 +193,13 @@ async def count_reports(database_url: str) -> int:
 
 
 async def bench(args: argparse.Namespace) -> list[LoadResult]:
-    load: dict[str, Any] = {"concurrency": args.concurrency, "max_requests": args.requests,
-                            "duration": args.duration, "warmup_requests": args.warmup, "rate": args.rate}
+    load: dict[str, Any] = {
+        "concurrency": args.concurrency,
+        "max_requests": args.requests,
+        "duration": args.duration,
+        "warmup_requests": args.warmup,
+        "rate": args.rate,
+    }
     results: list[LoadResult] = []
     with tempfile.TemporaryDirectory(prefix="needs-bench-") as tmp, start_stub() as stub_url:
         workdir = Path(tmp)
@@ -203,15 +209,22 @@ async def bench(args: argparse.Namespace) -> list[LoadResult]:
         # 1. The echo bot.
         port = free_port()
         env = base_env(LOG_LEVEL="WARNING")
-        with server_process([sys.executable, "benchmarks/echo_bot.py", "--host", HOST, "--port", str(port)],
-                            env, workdir / "echo.log") as proc:
+        with server_process(
+            [sys.executable, "benchmarks/echo_bot.py", "--host", HOST, "--port", str(port)], env, workdir / "echo.log"
+        ) as proc:
             await wait_healthy(f"http://{HOST}:{port}/healthz", proc=proc)
             url = f"http://{HOST}:{port}/api/messages"
             await stub_counts(stub_url, reset=True)
-            r = await measured(proc.pid, run_load(
-                "echo bot: message", url,
-                lambda u, n: activity(stub_url, u, text=f"hei {n}", textFormat="plain"),
-                check_accepted, **load))
+            r = await measured(
+                proc.pid,
+                run_load(
+                    "echo bot: message",
+                    url,
+                    lambda u, n: activity(stub_url, u, text=f"hei {n}", textFormat="plain"),
+                    check_accepted,
+                    **load,
+                ),
+            )
             note_connector(r, await stub_counts(stub_url))
             results.append(r)
             print(f"  {r.name}: {r.requests} requests, {r.throughput:.0f}/s", file=sys.stderr)
@@ -221,9 +234,16 @@ async def bench(args: argparse.Namespace) -> list[LoadResult]:
         db_path = workdir / "innkjop.db"
         database_url = args.database_url or f"sqlite+aiosqlite:///{db_path}"
         env = base_env(
-            PORT=str(port), HOST=HOST, DATA_DIR=str(workdir), DATABASE_URL=database_url,
-            RUN_WORKERS=args.workers, WORKER_POLL_SECONDS="2", PROCUREMENT_USER_IDS=INNKJOPER,
-            INTAKE_CHANNEL_ID=INTAKE, LOG_LEVEL="WARNING", DEFAULT_LANGUAGE="nb",
+            PORT=str(port),
+            HOST=HOST,
+            DATA_DIR=str(workdir),
+            DATABASE_URL=database_url,
+            RUN_WORKERS=args.workers,
+            WORKER_POLL_SECONDS="2",
+            PROCUREMENT_USER_IDS=INNKJOPER,
+            INTAKE_CHANNEL_ID=INTAKE,
+            LOG_LEVEL="WARNING",
+            DEFAULT_LANGUAGE="nb",
             PLAYGROUND_CONFIG=str(workdir / "none.yml"),
         )
         with server_process([sys.executable, "app.py"], env, workdir / "app.log") as proc:
@@ -231,10 +251,16 @@ async def bench(args: argparse.Namespace) -> list[LoadResult]:
             url = f"http://{HOST}:{port}/api/messages"
 
             await stub_counts(stub_url, reset=True)
-            r = await measured(proc.pid, run_load(
-                "app: \"hjelp\" message", url,
-                lambda u, n: activity(stub_url, u, text="hjelp", textFormat="plain"),
-                check_accepted, **load))
+            r = await measured(
+                proc.pid,
+                run_load(
+                    'app: "hjelp" message',
+                    url,
+                    lambda u, n: activity(stub_url, u, text="hjelp", textFormat="plain"),
+                    check_accepted,
+                    **load,
+                ),
+            )
             note_connector(r, await stub_counts(stub_url))
             results.append(r)
             print(f"  {r.name}: {r.requests} requests, {r.throughput:.0f}/s", file=sys.stderr)
@@ -243,13 +269,29 @@ async def bench(args: argparse.Namespace) -> list[LoadResult]:
             await stub_counts(stub_url, reset=True)
             spy = start_profiler(args.profile, proc.pid, "submit") if args.profile else None
             t0 = time.monotonic()
-            r = await measured(proc.pid, run_load(
-                "app: needs_report.submit invoke", url,
-                lambda u, n: activity(stub_url, u, "invoke", name="adaptiveCard/action", value={
-                    "action": {"type": "Action.Execute", "verb": "needs_report.submit",
-                               "data": submit_values(u, n)},
-                    "trigger": "manual"}),
-                check_submit, **load))
+            r = await measured(
+                proc.pid,
+                run_load(
+                    "app: needs_report.submit invoke",
+                    url,
+                    lambda u, n: activity(
+                        stub_url,
+                        u,
+                        "invoke",
+                        name="adaptiveCard/action",
+                        value={
+                            "action": {
+                                "type": "Action.Execute",
+                                "verb": "needs_report.submit",
+                                "data": submit_values(u, n),
+                            },
+                            "trigger": "manual",
+                        },
+                    ),
+                    check_submit,
+                    **load,
+                ),
+            )
             # Warm-up submits create reports too.
             r.extra["reports_stored"] = await count_reports(database_url) - before
             r.extra["reports_expected"] = r.extra["warmup_ok"] + r.requests - r.errors
@@ -273,15 +315,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="max measured requests per target")
     parser.add_argument("--duration", type=float, default=20.0, help="max seconds per target")
     parser.add_argument("--warmup", type=int, default=100, help="warm-up requests per target (not measured)")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="open loop: this many arrivals per second over the users (default: closed loop)")
-    parser.add_argument("--database-url", default="",
-                        help="the app's DATABASE_URL (an empty existing database; default a temp SQLite file)")
-    parser.add_argument("--workers", choices=["true", "false"], default="false",
-                        help="RUN_WORKERS for the app (default false: the turn alone)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open loop: this many arrivals per second over the users (default: closed loop)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="the app's DATABASE_URL (an empty existing database; default a temp SQLite file)",
+    )
+    parser.add_argument(
+        "--workers",
+        choices=["true", "false"],
+        default="false",
+        help="RUN_WORKERS for the app (default false: the turn alone)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--profile", metavar="DIR",
-                        help="sample the app with py-spy during the submit target (collapsed stacks in DIR)")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="sample the app with py-spy during the submit target (collapsed stacks in DIR)"
+    )
     parser.add_argument("--profile-idle", action="store_true", help="py-spy --idle: include waiting threads")
     parser.add_argument("--keep-logs", help="copy the bots' logs into this folder")
     args = parser.parse_args(argv)
@@ -290,37 +344,68 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}", file=sys.stderr)
     mode = f"open loop {args.rate:g}/s" if args.rate else "closed loop"
-    print(f"load: {args.concurrency} users, {mode}, ≤{args.requests} requests or ≤{args.duration:g} s per "
-          f"target, {args.warmup} warm-up; app RUN_WORKERS={args.workers}, database "
-          f"{(args.database_url or 'sqlite (temp file)').split('@')[-1]}", file=sys.stderr)
+    print(
+        f"load: {args.concurrency} users, {mode}, ≤{args.requests} requests or ≤{args.duration:g} s per "
+        f"target, {args.warmup} warm-up; app RUN_WORKERS={args.workers}, database "
+        f"{(args.database_url or 'sqlite (temp file)').split('@')[-1]}",
+        file=sys.stderr,
+    )
     results = asyncio.run(bench(args))
 
     rows = [r.as_dict() for r in results]
     echo = results[0].throughput
     for row, r in zip(rows, results, strict=True):
         row["vs_echo"] = f"{r.throughput / echo:.2f}×" if echo else "–"
-    print(table(rows, [("name", "target"), ("requests", "requests"), ("errors", "errors"),
-                       ("throughput_rps", "req/s"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"),
-                       ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("bot_cpu_ms_per_req", "bot CPU ms/req"),
-                       ("vs_echo", "vs echo")]))
+    print(
+        table(
+            rows,
+            [
+                ("name", "target"),
+                ("requests", "requests"),
+                ("errors", "errors"),
+                ("throughput_rps", "req/s"),
+                ("p50_ms", "p50 ms"),
+                ("p90_ms", "p90 ms"),
+                ("p99_ms", "p99 ms"),
+                ("max_ms", "max ms"),
+                ("bot_cpu_ms_per_req", "bot CPU ms/req"),
+                ("vs_echo", "vs echo"),
+            ],
+        )
+    )
     submit = results[-1]
     p99_ok = submit.percentile(99) < P99_AIM_MS
     tp_ok = submit.throughput >= echo / 2
     print()
-    print(f"needs_reports rows added: {submit.extra.get('reports_stored')} "
-          f"(successful submits incl. warm-up: {submit.extra.get('reports_expected')})")
-    tp_text = (f"throughput ≥ ½ echo ({echo / 2:.0f}/s): {'met' if tp_ok else 'MISSED'} ({submit.throughput:.0f}/s)"
-               if not args.rate else "throughput: not compared (open loop: every target gets the same rate)")
-    print(f"aim: submit p99 < {P99_AIM_MS:.0f} ms: {'met' if p99_ok else 'MISSED'} "
-          f"({submit.percentile(99):.0f} ms); {tp_text}")
+    print(
+        f"needs_reports rows added: {submit.extra.get('reports_stored')} "
+        f"(successful submits incl. warm-up: {submit.extra.get('reports_expected')})"
+    )
+    tp_text = (
+        f"throughput ≥ ½ echo ({echo / 2:.0f}/s): {'met' if tp_ok else 'MISSED'} ({submit.throughput:.0f}/s)"
+        if not args.rate
+        else "throughput: not compared (open loop: every target gets the same rate)"
+    )
+    print(
+        f"aim: submit p99 < {P99_AIM_MS:.0f} ms: {'met' if p99_ok else 'MISSED'} "
+        f"({submit.percentile(99):.0f} ms); {tp_text}"
+    )
     for r in results:
         if r.error_reasons:
             print(f"errors in {r.name}: {r.error_reasons}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": info, "args": vars(args), "results": rows,
-                                               "aim": {"p99_ms": P99_AIM_MS, "p99_met": p99_ok,
-                                                       "throughput_met": tp_ok}}, indent=2,
-                                              ensure_ascii=False))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "args": vars(args),
+                    "results": rows,
+                    "aim": {"p99_ms": P99_AIM_MS, "p99_met": p99_ok, "throughput_met": tp_ok},
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     return 0
 
 

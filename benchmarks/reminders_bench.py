@@ -66,9 +66,7 @@ from tests.integration.reminder_fixtures import (  # noqa: E402
     seed_people,
 )
 
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 APP_CEILING = 50.0
 
 
@@ -93,9 +91,7 @@ async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
     name = f"innkjop_bench_{uuid.uuid4().hex[:10]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield base.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-            hide_password=False
-        )
+        yield base.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -117,9 +113,7 @@ def _stub_process(conn: Any, rate_limits: bool = True) -> None:
                 command = await loop.run_in_executor(None, conn.recv)
                 if command == "stop":
                     return
-                delivered = [
-                    r for r in stub.requests if r.delivered and r.kind in ("send", "reply")
-                ]
+                delivered = [r for r in stub.requests if r.delivered and r.kind in ("send", "reply")]
                 times = sorted(r.at for r in delivered)
                 conn.send(
                     {
@@ -217,9 +211,7 @@ async def bench_send(
                     await asyncio.sleep(0.2)  # released after a 429/5xx: wait for its time
                 wall = time.perf_counter() - started
                 async with runtime.store.session() as session:
-                    status = dict(
-                        (await session.execute(sa.select(Reminder.id, Reminder.status))).all()
-                    )
+                    status = dict((await session.execute(sa.select(Reminder.id, Reminder.status))).all())
             finally:
                 await runtime.store.close()
             seen = stub.report()
@@ -252,9 +244,7 @@ async def _pending(store: Store) -> int:
     async with store.session() as session:
         return int(
             await session.scalar(
-                sa.select(sa.func.count())
-                .select_from(Reminder)
-                .where(Reminder.status.in_(("pending", "escalate")))
+                sa.select(sa.func.count()).select_from(Reminder).where(Reminder.status.in_(("pending", "escalate")))
             )
             or 0
         )
@@ -323,9 +313,7 @@ async def bench_due(kind: str, contracts: int, runs: int, workdir: Path) -> dict
                 async with store.engine.begin() as conn:
                     await conn.execute(sa.text("ANALYZE"))
             async with store.session() as session:
-                total = int(
-                    await session.scalar(sa.select(sa.func.count()).select_from(Reminder)) or 0
-                )
+                total = int(await session.scalar(sa.select(sa.func.count()).select_from(Reminder)) or 0)
             reminders = Reminders(store)
             select_ms, claim_ms, esc_ms = [], [], []
             for i in range(runs):
@@ -376,7 +364,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    )
 
 
 def print_send(r: dict[str, Any]) -> None:
@@ -453,9 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the stub answers everything (our limiter still applies): capacity check",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=900.0, help="give up sending after this many s"
-    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up sending after this many s")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

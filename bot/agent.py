@@ -63,9 +63,7 @@ def _channel_data(activity: Activity) -> dict[str, Any]:
         return {}
     if isinstance(data, dict):
         return data
-    dumped = (
-        data.model_dump(by_alias=True, exclude_none=True) if hasattr(data, "model_dump") else {}
-    )
+    dumped = data.model_dump(by_alias=True, exclude_none=True) if hasattr(data, "model_dump") else {}
     return dumped if isinstance(dumped, dict) else {}
 
 
@@ -81,9 +79,7 @@ def seen_from(activity: Activity) -> Seen:
     sender = activity.from_property
     conv = activity.conversation
     team = (_channel_data(activity).get("team") or {}).get("id")
-    ref = activity.get_conversation_reference().model_dump(
-        mode="json", by_alias=True, exclude_none=True
-    )
+    ref = activity.get_conversation_reference().model_dump(mode="json", by_alias=True, exclude_none=True)
     return Seen(
         aad_id=str(getattr(sender, "aad_object_id", None) or "").lower(),
         name=str(getattr(sender, "name", None) or ""),
@@ -307,9 +303,7 @@ class ProcurementAgent:
     @staticmethod
     async def _send_invoke(context: TurnContext, status: int, body: Any) -> None:
         await context.send_activity(
-            Activity(
-                type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body)
-            )
+            Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body))
         )
 
     # -- installs and membership -------------------------------------------------------
@@ -334,13 +328,9 @@ class ProcurementAgent:
         actor = self.actor(context)
         action = str(context.activity.action or "")
         if action.startswith("add"):
-            await self.services.people.record_installation(
-                actor.conversation_id, "add", actor.aad_id
-            )
+            await self.services.people.record_installation(actor.conversation_id, "add", actor.aad_id)
         elif action.startswith("remove"):
-            await self.services.people.record_installation(
-                actor.conversation_id, "remove", actor.aad_id
-            )
+            await self.services.people.record_installation(actor.conversation_id, "remove", actor.aad_id)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -354,15 +344,11 @@ async def send_friendly_error(context: TurnContext, err: BaseException) -> None:
     log.error("turn failed [ref %s] activity=%s", ref, _describe(context.activity), exc_info=err)
     actor = context.turn_state.get(ACTOR_KEY)
     lang = actor.lang if isinstance(actor, Actor) else "nb"
-    card = render_card(
-        "notice", lang, title=text(lang, "error_title"), body=text(lang, "error_body", ref=ref)
-    )
+    card = render_card("notice", lang, title=text(lang, "error_title"), body=text(lang, "error_body", ref=ref))
     try:
         if context.activity.type == ActivityTypes.invoke:
             if not context.turn_state.get(ChannelServiceAdapter.INVOKE_RESPONSE_KEY):
-                await ProcurementAgent._send_invoke(
-                    context, 200, {"statusCode": 200, "type": CARD_TYPE, "value": card}
-                )
+                await ProcurementAgent._send_invoke(context, 200, {"statusCode": 200, "type": CARD_TYPE, "value": card})
         else:
             await context.send_activity(card_activity(card))
     except Exception:

@@ -60,8 +60,11 @@ class People:
 
     def _recently_recorded(self, s: Seen) -> bool:
         entry = self._recorded.get((s.aad_id, s.conversation_id))
-        return (entry is not None and entry[1] == self._fingerprint(s)
-                and time.monotonic() - entry[0] < self.seen_refresh_seconds)
+        return (
+            entry is not None
+            and entry[1] == self._fingerprint(s)
+            and time.monotonic() - entry[0] < self.seen_refresh_seconds
+        )
 
     def _remember(self, s: Seen, lang: str | None) -> None:
         if len(self._recorded) > 50_000:
@@ -85,17 +88,13 @@ class People:
                     "last_seen": now,
                     "first_seen": now,
                 }
-                update = {
-                    k: v for k, v in user_values.items() if k not in ("aad_object_id", "first_seen")
-                }
+                update = {k: v for k, v in user_values.items() if k not in ("aad_object_id", "first_seen")}
                 if personal:
                     user_values["personal_conversation_id"] = s.conversation_id
                     update["personal_conversation_id"] = s.conversation_id
                     update["unreachable_reason"] = None
                 await session.execute(
-                    ins(User)
-                    .values(**user_values)
-                    .on_conflict_do_update(index_elements=["aad_object_id"], set_=update)
+                    ins(User).values(**user_values).on_conflict_do_update(index_elements=["aad_object_id"], set_=update)
                 )
             ref_values: dict[str, Any] = {
                 "conversation_id": s.conversation_id,
@@ -128,26 +127,16 @@ class People:
             if key[0] == aad_id:
                 self._recorded[key] = (at, fingerprint, lang)
         async with self.store.session() as session:
-            await session.execute(
-                sa.update(User).where(User.aad_object_id == aad_id).values(language=lang)
-            )
+            await session.execute(sa.update(User).where(User.aad_object_id == aad_id).values(language=lang))
 
     async def language_of(self, aad_id: str) -> str | None:
         async with self.store.session() as session:
-            return await session.scalar(
-                sa.select(User.language).where(User.aad_object_id == aad_id)
-            )
+            return await session.scalar(sa.select(User.language).where(User.aad_object_id == aad_id))
 
-    async def record_installation(
-        self, conversation_id: str, action: str, actor_aad_id: str
-    ) -> None:
+    async def record_installation(self, conversation_id: str, action: str, actor_aad_id: str) -> None:
         self._forget(conversation_id=conversation_id)
         async with self.store.session() as session:
-            session.add(
-                Installation(
-                    conversation_id=conversation_id, action=action, actor_aad_id=actor_aad_id
-                )
-            )
+            session.add(Installation(conversation_id=conversation_id, action=action, actor_aad_id=actor_aad_id))
             await session.execute(
                 sa.update(ConversationRef)
                 .where(ConversationRef.conversation_id == conversation_id)

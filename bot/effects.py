@@ -27,9 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class Effects:
-    def __init__(
-        self, services: Services, sender: ProactiveSender, *, intake_channel_id: str
-    ) -> None:
+    def __init__(self, services: Services, sender: ProactiveSender, *, intake_channel_id: str) -> None:
         self.s = services
         self.sender = sender
         self.intake_channel_id = intake_channel_id
@@ -60,9 +58,7 @@ class Effects:
             # The section's own channel must get every report (someone may fix the channel or
             # the bot's credentials meanwhile): keep trying, loudly.
             log.error("intake channel refused %s (%s): %s", report.ref, err.why, err.reason)
-            raise TransientError(
-                f"intake channel refused the post: {err.why}", retry_after=300
-            ) from err
+            raise TransientError(f"intake channel refused the post: {err.why}", retry_after=300) from err
         await self.s.needs.set_intake_message(report.ref, self.intake_channel_id, activity_id)
 
     async def refresh_intake(self, effect: RefreshIntake) -> None:
@@ -70,9 +66,7 @@ class Effects:
         if report is None or not (report.intake_activity_id and report.intake_conversation_id):
             return
         card = await self._intake_card(report)
-        await self.sender.update_card(
-            report.intake_conversation_id, report.intake_activity_id, card
-        )
+        await self.sender.update_card(report.intake_conversation_id, report.intake_activity_id, card)
 
     async def notify_submitter(self, effect: NotifySubmitter) -> None:
         if await self.sent.get(effect):
@@ -103,9 +97,7 @@ class ReminderCardSource:
             lang = await self.s.people.language_of(reminder.recipient_aad_id) or lang
         return contracts_dialog.reminder_card(lang, reminder, contract, asking=True), lang
 
-    async def escalation_card(
-        self, reminder_id: int, reason: EscalationReason
-    ) -> dict[str, Any] | None:
+    async def escalation_card(self, reminder_id: int, reason: EscalationReason) -> dict[str, Any] | None:
         found = await self.s.reminders.get(reminder_id)
         if found is None:
             return None

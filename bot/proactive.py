@@ -62,9 +62,7 @@ class ProactiveSender:
         try:
             if self.local_mode:
                 # Anonymous local mode: empty claims, or the SDK tries MSAL and fails.
-                await self.adapter.continue_conversation_with_claims(
-                    ClaimsIdentity({}), continuation, callback
-                )
+                await self.adapter.continue_conversation_with_claims(ClaimsIdentity({}), continuation, callback)
             else:
                 await self.adapter.continue_conversation(self.app_id, continuation, callback)
             if "error" in result:
@@ -89,10 +87,7 @@ class ProactiveSender:
         if channel and ref is None:
             # A team channel we have not seen a message in: Teams accepts posts to a channel
             # by its id, through the service URL of the same tenant.
-            template = (
-                await self.people.any_reference(conversation_type="channel")
-                or await self.people.any_reference()
-            )
+            template = await self.people.any_reference(conversation_type="channel") or await self.people.any_reference()
             if template is not None:
                 reference = dict(template.reference)
                 reference["conversation"] = {
@@ -103,13 +98,9 @@ class ProactiveSender:
                 }
                 reference.pop("user", None)
                 return reference
-        raise Unreachable(
-            f"no usable reference for conversation {conversation_id}", why="no_reference"
-        )
+        raise Unreachable(f"no usable reference for conversation {conversation_id}", why="no_reference")
 
-    async def send_card(
-        self, conversation_id: str, card: dict[str, Any], *, channel: bool = False
-    ) -> str:
+    async def send_card(self, conversation_id: str, card: dict[str, Any], *, channel: bool = False) -> str:
         """Post a card in a conversation; returns the new message id."""
         reference = await self._reference(conversation_id, channel)
         await self.limiter.acquire(conversation_id)
@@ -122,9 +113,7 @@ class ProactiveSender:
 
         return str(await self._continue(reference, work))
 
-    async def update_card(
-        self, conversation_id: str, activity_id: str, card: dict[str, Any]
-    ) -> None:
+    async def update_card(self, conversation_id: str, activity_id: str, card: dict[str, Any]) -> None:
         reference = await self._reference(conversation_id, channel=True)
         await self.limiter.acquire(conversation_id)
 
@@ -146,15 +135,11 @@ class ProactiveSender:
         if ref is not None:
             return ref.conversation_id
         if self.installer is None:
-            raise Unreachable(
-                "no personal chat with the user and no Graph installer", why="not_installed"
-            )
+            raise Unreachable("no personal chat with the user and no Graph installer", why="not_installed")
         chat_id = await self.installer.ensure_personal_chat(aad_id)
         template = await self.people.any_reference()
         if template is None:
-            raise Unreachable(
-                "no known service URL to reach the installed chat", why="no_reference"
-            )
+            raise Unreachable("no known service URL to reach the installed chat", why="no_reference")
         reference = dict(template.reference)
         reference["conversation"] = {
             "id": chat_id,
@@ -164,9 +149,7 @@ class ProactiveSender:
         # The Teams user id (29:…) is not known until the user writes; posting to a chat needs
         # only the conversation, and the SDK refuses an empty user id.
         reference.pop("user", None)
-        await self.people.add_reference(
-            chat_id, template.service_url, template.tenant_id, aad_id, reference
-        )
+        await self.people.add_reference(chat_id, template.service_url, template.tenant_id, aad_id, reference)
         return chat_id
 
     async def send_to_user(self, aad_id: str, card: dict[str, Any]) -> tuple[str, str]:

@@ -67,9 +67,7 @@ class SendLimiter:
                 now = self.clock()
                 conv = self.conversations.get(conversation_id)
                 if conv is None:
-                    conv = self.conversations[conversation_id] = _Windows(
-                        self.conversation_windows, self.margin
-                    )
+                    conv = self.conversations[conversation_id] = _Windows(self.conversation_windows, self.margin)
                 wait = max(conv.wait_needed(now), self.app.wait_needed(now))
                 if wait <= 0:
                     conv.sent.append(now)
@@ -80,7 +78,5 @@ class SendLimiter:
             await asyncio.sleep(wait)
 
     def _forget_idle(self, now: float) -> None:
-        for key in [
-            k for k, w in self.conversations.items() if w.wait_needed(now) == 0 and not w.sent
-        ]:
+        for key in [k for k, w in self.conversations.items() if w.wait_needed(now) == 0 and not w.sent]:
             del self.conversations[key]

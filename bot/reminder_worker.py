@@ -34,6 +34,7 @@ from procurement.errors import (
 )
 from procurement.reminders.service import DueReminder, Reminders
 from procurement.shared.backoff import backoff
+from procurement.store.rounds import run_rounds
 from procurement.store.tables import utcnow
 
 from .proactive import ProactiveSender
@@ -45,9 +46,7 @@ class ReminderCards(Protocol):
     async def reminder_card(self, reminder_id: int) -> tuple[dict[str, Any], str] | None:
         """The card for the avtaleforvalter, and their language."""
 
-    async def escalation_card(
-        self, reminder_id: int, reason: EscalationReason
-    ) -> dict[str, Any] | None: ...
+    async def escalation_card(self, reminder_id: int, reason: EscalationReason) -> dict[str, Any] | None: ...
 
     async def delivered(self, reminder_id: int) -> None:
         """Hook after delivery (e.g. audit); may be a no-op."""
@@ -90,16 +89,7 @@ class ReminderWorker:
         return len(due) + len(escalations)
 
     async def run_forever(self, poll_seconds: float = 30.0) -> None:
-        while True:
-            try:
-                handled = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reminder worker %s: round failed", self.worker_id)
-                handled = 0
-            if handled == 0:
-                await asyncio.sleep(poll_seconds)
+        await run_rounds(self.run_once, lambda: asyncio.sleep(poll_seconds), f"reminder worker {self.worker_id}")
 
     async def _deliver(self, item: DueReminder) -> None:
         try:
@@ -108,33 +98,21 @@ class ReminderWorker:
                 return
             card, _lang = built
             if not item.recipient_aad_id:
-                await self.reminders.mark_unreachable(
-                    item.id, self.worker_id, EscalationReason("no_manager").encode()
-                )
+                await self.reminders.mark_unreachable(item.id, self.worker_id, EscalationReason("no_manager").encode())
                 return
-            conversation_id, activity_id = await self.sender.send_to_user(
-                item.recipient_aad_id, card
-            )
+            conversation_id, activity_id = await self.sender.send_to_user(item.recipient_aad_id, card)
         except Unreachable as gone:
             await self._mark_for_escalation(item, gone.why, gone)
         except TransientError as later:
             self.stats["retried"] += 1
-            delay = (
-                later.retry_after
-                if later.retry_after is not None
-                else backoff(1, base=2.0, cap=120.0)
-            )
+            delay = later.retry_after if later.retry_after is not None else backoff(1, base=2.0, cap=120.0)
             log.info("reminder %s: %s, again in %.1f s", item.id, later.reason, delay)
-            await self.reminders.release(
-                item.id, self.worker_id, utcnow() + timedelta(seconds=delay), later.summary()
-            )
+            await self.reminders.release(item.id, self.worker_id, utcnow() + timedelta(seconds=delay), later.summary())
         except Exception as err:  # PermanentError, or a bug: bounded, then a human hears of it
             self.stats["failed"] += 1
             await self._failed(item, err)
         else:
-            await self.reminders.mark_delivered(
-                item.id, self.worker_id, conversation_id, activity_id
-            )
+            await self.reminders.mark_delivered(item.id, self.worker_id, conversation_id, activity_id)
             self.stats["delivered"] += 1
             await self.cards.delivered(item.id)
 
@@ -156,9 +134,7 @@ class ReminderWorker:
             err.reason if isinstance(err, IntegrationError) else type(err).__name__,
             exc_info=not isinstance(err, IntegrationError),
         )
-        await self.reminders.release(
-            item.id, self.worker_id, utcnow() + timedelta(seconds=delay), summary
-        )
+        await self.reminders.release(item.id, self.worker_id, utcnow() + timedelta(seconds=delay), summary)
 
     async def _mark_for_escalation(self, item: DueReminder, why: str, err: Exception) -> None:
         reason = EscalationReason(why, new_reference())
@@ -188,9 +164,7 @@ class ReminderWorker:
             # The channel is the last stop: keep the escalation, back off like a send
             # (Retry-After when the channel gave one), so a broken channel is not hammered.
             retry_after = err.retry_after if isinstance(err, TransientError) else None
-            delay = (
-                retry_after if retry_after is not None else backoff(1, base=60.0, cap=600.0) + 30.0
-            )
+            delay = retry_after if retry_after is not None else backoff(1, base=60.0, cap=600.0) + 30.0
             summary = err.summary() if isinstance(err, IntegrationError) else type(err).__name__
             log.warning(
                 "reminder %s: escalation failed (%s), again in %.0f s",

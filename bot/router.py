@@ -43,9 +43,7 @@ class Router:
 
         def register(func: TextHandler) -> TextHandler:
             for pattern in patterns:
-                self.texts.append(
-                    (re.compile(rf"^\s*(?:{pattern})\s*[.!?]*\s*$", re.IGNORECASE), func)
-                )
+                self.texts.append((re.compile(rf"^\s*(?:{pattern})\s*[.!?]*\s*$", re.IGNORECASE), func))
             return func
 
         return register
@@ -67,4 +65,3 @@ class Router:
             if found:
                 return handler, found
         return None
-

@@ -40,12 +40,8 @@ def build_web_app(
     async def loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Local mode accepts anonymous activities; only processes on this machine may send them.
         if local_mode and request.path.startswith("/api/") and not _is_loopback(request.remote):
-            log.warning(
-                "refused %s from %s: local mode accepts loopback only", request.path, request.remote
-            )
-            return web.json_response(
-                {"error": "local mode accepts requests from loopback only"}, status=403
-            )
+            log.warning("refused %s from %s: local mode accepts loopback only", request.path, request.remote)
+            return web.json_response({"error": "local mode accepts requests from loopback only"}, status=403)
         return await handler(request)
 
     @jwt_authorization_decorator

@@ -76,9 +76,7 @@ class SqlStorage(Storage):
                 await session.execute(
                     ins(BotState)
                     .values(key=key, data=data, updated_at=now)
-                    .on_conflict_do_update(
-                        index_elements=["key"], set_={"data": data, "updated_at": now}
-                    )
+                    .on_conflict_do_update(index_elements=["key"], set_={"data": data, "updated_at": now})
                 )
 
     async def delete(self, keys: list[str]) -> None:

@@ -129,9 +129,7 @@ def render_card(name: str, lang: str, **context: Any) -> dict[str, Any]:
     """Render template `name` in language `lang` into an Adaptive Card dict."""
     strings = STRINGS.get(lang, STRINGS["nb"])
     tpl = _env().get_template(f"{name}.json.j2")
-    rendered = tpl.render(
-        t=strings, lang=lang, token=context.pop("token", None) or new_token(), **context
-    )
+    rendered = tpl.render(t=strings, lang=lang, token=context.pop("token", None) or new_token(), **context)
     card: dict[str, Any] = json.loads(rendered)
     _escape_shown_text(card)
     card.setdefault("$schema", CARD_SCHEMA)

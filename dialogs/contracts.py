@@ -53,29 +53,43 @@ def contract_facts(lang: str, view: ContractView) -> list[dict[str, str]]:
     return facts
 
 
-def _list_card(lang: str, heading: str, intro: str | None, empty: str, views: list[ContractView],
-               actions: list[dict[str, Any]]) -> dict[str, Any]:
+def _list_card(
+    lang: str, heading: str, intro: str | None, empty: str, views: list[ContractView], actions: list[dict[str, Any]]
+) -> dict[str, Any]:
     items = [{"title": v.title, "facts": contract_facts(lang, v)} for v in views]
-    return render_card("contract_list", lang, heading=heading, intro=intro, empty=empty, items=items,
-                       actions=actions)
+    return render_card("contract_list", lang, heading=heading, intro=intro, empty=empty, items=items, actions=actions)
 
 
 async def mine(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     lang = actor.lang
     views = await s.contracts.for_manager(actor)
     views.sort(key=lambda v: v.next_deadline[1] if v.next_deadline else date.max)
-    actions = [{"title": text(lang, "action_new_contract"), "verb": "contracts.new", "data": {}}] if actor.is_procurement else []
-    return Reply(card=_list_card(lang, text(lang, "ct_mine_title"), text(lang, "ct_mine_intro"),
-                                 text(lang, "ct_mine_empty"), views, actions))
+    actions = (
+        [{"title": text(lang, "action_new_contract"), "verb": "contracts.new", "data": {}}]
+        if actor.is_procurement
+        else []
+    )
+    return Reply(
+        card=_list_card(
+            lang, text(lang, "ct_mine_title"), text(lang, "ct_mine_intro"), text(lang, "ct_mine_empty"), views, actions
+        )
+    )
 
 
 async def search(s: Services, actor: Actor, query: str) -> Reply:
     lang = actor.lang
     views = await s.contracts.search(actor, query[:100])
     limited = any(v.value_nok is None for v in views)
-    return Reply(card=_list_card(lang, text(lang, "ct_search_title", query=query[:100]),
-                                 text(lang, "ct_search_limited") if limited else None,
-                                 text(lang, "ct_search_empty"), views, []))
+    return Reply(
+        card=_list_card(
+            lang,
+            text(lang, "ct_search_title", query=query[:100]),
+            text(lang, "ct_search_limited") if limited else None,
+            text(lang, "ct_search_empty"),
+            views,
+            [],
+        )
+    )
 
 
 async def typeahead(s: Services, actor: Actor, query: str, limit: int) -> list[dict[str, str]]:
@@ -84,16 +98,32 @@ async def typeahead(s: Services, actor: Actor, query: str, limit: int) -> list[d
     return [{"title": f"{r.title} – {r.supplier_name} ({r.external_ref})", "value": r.external_ref} for r in rows]
 
 
-def form_card(lang: str, values: dict[str, Any] | None = None, errors: dict[str, dict[str, str]] | None = None,
-              token: str | None = None, competition: CompetitionInfo | None = None) -> dict[str, Any]:
+def form_card(
+    lang: str,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, dict[str, str]] | None = None,
+    token: str | None = None,
+    competition: CompetitionInfo | None = None,
+) -> dict[str, Any]:
     vals = {k: as_text((values or {}).get(k), 4000) for k in CONTRACT_FORM_FIELDS}
     errs = {k: v.get(lang) or v.get("nb", "") for k, v in (errors or {}).items()}
     labels = {k: text(lang, f"ct_label_{k}") for k in CONTRACT_FORM_FIELDS}
-    origin = (text(lang, "ct_from_competition", ref=competition.ref, needs=competition.needs_report_ref)
-              if competition else None)
-    return render_card("contract_form", lang, values=vals, errors=errs, labels=labels, token=token,
-                       error_summary=text(lang, "ct_errors_summary", count=len(errs)), origin=origin,
-                       action_data={"competition": competition.ref} if competition else {})
+    origin = (
+        text(lang, "ct_from_competition", ref=competition.ref, needs=competition.needs_report_ref)
+        if competition
+        else None
+    )
+    return render_card(
+        "contract_form",
+        lang,
+        values=vals,
+        errors=errs,
+        labels=labels,
+        token=token,
+        error_summary=text(lang, "ct_errors_summary", count=len(errs)),
+        origin=origin,
+        action_data={"competition": competition.ref} if competition else {},
+    )
 
 
 async def new_form(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
@@ -106,8 +136,9 @@ def _competition_not_found(lang: str, ref: str) -> Reply:
 
 
 def _competition_taken(lang: str, ref: str, contract_ref: str) -> Reply:
-    return home.notice(lang, "ct_competition_taken_title",
-                       text(lang, "ct_competition_taken", ref=ref, contract=contract_ref))
+    return home.notice(
+        lang, "ct_competition_taken_title", text(lang, "ct_competition_taken", ref=ref, contract=contract_ref)
+    )
 
 
 async def from_competition(s: Services, actor: Actor, ref: str) -> Reply:
@@ -169,8 +200,10 @@ async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     except CompetitionTaken as taken:
         # Someone registered the competition's contract meanwhile: the same form back, values
         # kept, the reason at the contract number (saving that number updates their contract).
-        message = {code: text(code, "ct_competition_taken", ref=taken.ref, contract=taken.contract_ref or "")
-                   for code in ("nb", "en")}
+        message = {
+            code: text(code, "ct_competition_taken", ref=taken.ref, contract=taken.contract_ref or "")
+            for code in ("nb", "en")
+        }
         return Reply(card=form_card(lang, data, {"external_ref": message}, token, competition))
     title = text(lang, "ct_saved_title", ref=contract.external_ref, outcome=text(lang, f"ct_outcome_{outcome}"))
     body = title + ". " + text(lang, "ct_saved_body")
@@ -182,8 +215,16 @@ async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
 # -- reminders ------------------------------------------------------------------------------
 
 
-def reminder_card(lang: str, reminder: ReminderView, contract: ContractView, *, notice: str | None = None,
-                  reason_error: str | None = None, reason: str = "", asking: bool = False) -> dict[str, Any]:
+def reminder_card(
+    lang: str,
+    reminder: ReminderView,
+    contract: ContractView,
+    *,
+    notice: str | None = None,
+    reason_error: str | None = None,
+    reason: str = "",
+    asking: bool = False,
+) -> dict[str, Any]:
     """The reminder as the avtaleforvalter sees it. `asking`: the worker (re)sends it, so a
     snoozed reminder asks afresh instead of showing the snooze."""
     kind = reminder.kind
@@ -198,24 +239,45 @@ def reminder_card(lang: str, reminder: ReminderView, contract: ContractView, *, 
     snoozed = reminder.status == "pending" and reminder.answer == "snooze" and not asking
     if (reminder.answer and reminder.answer != "snooze") or snoozed:
         when = format_datetime(reminder.answered_at) if reminder.answered_at else ""
-        answered_line = text(lang, "rm_answered", answer=text(lang, f"rm_answer_{reminder.answer}"),
-                             who=reminder.answered_by or "", when=when)
+        answered_line = text(
+            lang,
+            "rm_answered",
+            answer=text(lang, f"rm_answer_{reminder.answer}"),
+            who=reminder.answered_by or "",
+            when=when,
+        )
         if reminder.answer_reason:
             answered_line += "\n\n" + text(lang, "rm_reason_line", reason=reminder.answer_reason)
     open_ = answered_line is None and reminder.status in ("delivered", "escalated", "escalate", "pending")
     data = {"reminder": reminder.id}
     actions = []
     if kind.startswith("option"):
-        actions.append({"title": text(lang, "rm_extend_option"), "verb": "reminder.extend_option", "data": data,
-                        "style": "positive"})
+        actions.append(
+            {
+                "title": text(lang, "rm_extend_option"),
+                "verb": "reminder.extend_option",
+                "data": data,
+                "style": "positive",
+            }
+        )
     actions += [
         {"title": text(lang, "rm_new_needs_report"), "verb": "reminder.new_needs_report", "data": data},
         {"title": text(lang, "rm_not_relevant"), "verb": "reminder.not_relevant", "data": data},
         {"title": text(lang, "rm_snooze"), "verb": "reminder.snooze", "data": data},
     ]
-    return render_card("reminder", lang, heading=heading, question=question, facts=facts,
-                       answered_line=answered_line, notice=notice, open=open_, reason=reason,
-                       reason_error=reason_error, actions=actions)
+    return render_card(
+        "reminder",
+        lang,
+        heading=heading,
+        question=question,
+        facts=facts,
+        answered_line=answered_line,
+        notice=notice,
+        open=open_,
+        reason=reason,
+        reason_error=reason_error,
+        actions=actions,
+    )
 
 
 def reminder_question(lang: str, reminder: ReminderView, contract: ContractView) -> str:
@@ -236,22 +298,32 @@ def reminder_question(lang: str, reminder: ReminderView, contract: ContractView)
 
 def escalation_card(lang: str, reminder: ReminderView, contract: ContractView, reason: str) -> dict[str, Any]:
     body = text(lang, "rm_escalation_body", reason=reason, manager=contract.manager_email or "–")
-    return render_card("notice", lang, title=text(lang, "rm_escalation_heading", title=contract.title),
-                       body=body + "\n\n" + reminder_question(lang, reminder, contract))
+    return render_card(
+        "notice",
+        lang,
+        title=text(lang, "rm_escalation_heading", title=contract.title),
+        body=body + "\n\n" + reminder_question(lang, reminder, contract),
+    )
 
 
 async def answer(s: Services, actor: Actor, data: dict[str, Any], answer_kind: str) -> Reply:
     lang = actor.lang
     raw_id = data.get("reminder")
-    reminder_id = raw_id if isinstance(raw_id, int) else int(raw_id) if isinstance(raw_id, str) and raw_id.isdigit() else -1
+    reminder_id = (
+        raw_id if isinstance(raw_id, int) else int(raw_id) if isinstance(raw_id, str) and raw_id.isdigit() else -1
+    )
     reason = as_text(data.get("reason"), 2000)
     outcome = await s.reminders.answer(actor, reminder_id, answer_kind, reason)
     if outcome.reason == "needs_reason":
-        return Reply(card=reminder_card(lang, outcome.reminder, outcome.contract, reason=reason,
-                                        reason_error=text(lang, "rm_needs_reason")))
+        return Reply(
+            card=reminder_card(
+                lang, outcome.reminder, outcome.contract, reason=reason, reason_error=text(lang, "rm_needs_reason")
+            )
+        )
     if outcome.reason == "already_answered":
-        return Reply(card=reminder_card(lang, outcome.reminder, outcome.contract,
-                                        notice=text(lang, "rm_already_answered")))
+        return Reply(
+            card=reminder_card(lang, outcome.reminder, outcome.contract, notice=text(lang, "rm_already_answered"))
+        )
     reply = Reply(card=reminder_card(lang, outcome.reminder, outcome.contract), update_for_all=True)
     if answer_kind == "new_needs_report" and actor.in_personal_chat:
         form = await needs_report.open_form(s, actor, {}, prefill=needs_report_prefill(outcome.contract))

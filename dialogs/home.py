@@ -25,9 +25,7 @@ WELCOME_ACTIONS: list[tuple[str, str]] = [
 
 
 def welcome_card(lang: str) -> dict[str, Any]:
-    actions = [
-        {"title": text(lang, key), "verb": verb, "data": {}} for key, verb in WELCOME_ACTIONS
-    ]
+    actions = [{"title": text(lang, key), "verb": verb, "data": {}} for key, verb in WELCOME_ACTIONS]
     coming = [text(lang, "coming_line", feature=text(lang, key)) for key in COMING.values()]
     return render_card("welcome", lang, actions=actions, coming=coming)
 
@@ -50,9 +48,7 @@ def coming_reply(actor: Actor, verb: str) -> Reply:
 
 
 def language_changed_reply(lang: str) -> Reply:
-    notice = render_card(
-        "notice", lang, title=text(lang, "language_set_title"), body=text(lang, "language_set_body")
-    )
+    notice = render_card("notice", lang, title=text(lang, "language_set_title"), body=text(lang, "language_set_body"))
     return Reply(card=notice, followups=[welcome_card(lang)])
 
 
@@ -77,10 +73,21 @@ def personal_only_reply(actor: Actor, bot_id: str = "") -> Reply:
     actions: list[dict[str, Any]] = []
     if bot_id:
         # Teams' deep link to the personal chat with the bot.
-        actions.append({"title": text(actor.lang, "action_open_personal_chat"),
-                        "url": f"https://teams.microsoft.com/l/chat/0/0?users={bot_id}"})
-    return Reply(card=render_card("notice", actor.lang, title=text(actor.lang, "personal_only_title"),
-                                  body=text(actor.lang, "personal_only_body"), actions=actions))
+        actions.append(
+            {
+                "title": text(actor.lang, "action_open_personal_chat"),
+                "url": f"https://teams.microsoft.com/l/chat/0/0?users={bot_id}",
+            }
+        )
+    return Reply(
+        card=render_card(
+            "notice",
+            actor.lang,
+            title=text(actor.lang, "personal_only_title"),
+            body=text(actor.lang, "personal_only_body"),
+            actions=actions,
+        )
+    )
 
 
 def not_found_reply(actor: Actor) -> Reply:
@@ -89,4 +96,6 @@ def not_found_reply(actor: Actor) -> Reply:
 
 
 def channel_welcome_card(lang: str) -> dict[str, Any]:
-    return render_card("notice", lang, title=text(lang, "channel_welcome_title"), body=text(lang, "channel_welcome_body"))
+    return render_card(
+        "notice", lang, title=text(lang, "channel_welcome_title"), body=text(lang, "channel_welcome_body")
+    )

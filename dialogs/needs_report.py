@@ -18,8 +18,7 @@ from .base import Reply, as_text
 from .services import Services
 
 REQUIRED_FIELDS = frozenset(
-    {"title", "need", "service_area", "estimated_value", "category", "agreement_type", "start_date",
-     "duration_months"}
+    {"title", "need", "service_area", "estimated_value", "category", "agreement_type", "start_date", "duration_months"}
 )
 SEVERITY_STYLE = {"required": "accent", "warning": "warning", "info": "emphasis"}
 STATUS_COLOR = {
@@ -105,16 +104,24 @@ def _facts(report: NeedsReport, lang: str, full: bool) -> list[dict[str, str]]:
     if full:
         facts += [
             {"title": text(lang, "nr_fact_submitter"), "value": report.submitter_name or report.submitter_aad_id},
-            {"title": text(lang, "nr_fact_agreement"),
-             "value": _label(lang, "nr_agreement", str(d.get("agreement_type") or ""))},
+            {
+                "title": text(lang, "nr_fact_agreement"),
+                "value": _label(lang, "nr_agreement", str(d.get("agreement_type") or "")),
+            },
             {"title": text(lang, "nr_fact_start"), "value": str(d.get("start_date") or "")},
-            {"title": text(lang, "nr_fact_duration"),
-             "value": text(lang, "nr_fact_duration_value", months=d.get("duration_months"),
-                           options=d.get("option_months") or 0)},
+            {
+                "title": text(lang, "nr_fact_duration"),
+                "value": text(
+                    lang, "nr_fact_duration_value", months=d.get("duration_months"), options=d.get("option_months") or 0
+                ),
+            },
             {"title": text(lang, "nr_fact_budget"), "value": yes_no[bool(d.get("budget_secured"))]},
         ]
-        for key, fact in (("faggruppe", "nr_fact_faggruppe"), ("risk_notes", "nr_fact_risk"),
-                          ("replaces_contract", "nr_fact_replaces")):
+        for key, fact in (
+            ("faggruppe", "nr_fact_faggruppe"),
+            ("risk_notes", "nr_fact_risk"),
+            ("replaces_contract", "nr_fact_replaces"),
+        ):
             value = d.get(key)
             if isinstance(value, list):
                 value = ", ".join(str(v) for v in value)
@@ -127,13 +134,15 @@ def _consequences(report: NeedsReport, lang: str) -> list[dict[str, Any]]:
     out = []
     for c in report.assessment.get("consequences", []):
         severity = c.get("severity", "info")
-        out.append({
-            "label": text(lang, f"nr_sev_{severity}") if severity in SEVERITY_STYLE else severity,
-            "style": SEVERITY_STYLE.get(severity, "default"),
-            "text": (c.get("text") or {}).get(lang) or (c.get("text") or {}).get("nb", ""),
-            "source": c.get("source") or "",
-            "code": c.get("code"),
-        })
+        out.append(
+            {
+                "label": text(lang, f"nr_sev_{severity}") if severity in SEVERITY_STYLE else severity,
+                "style": SEVERITY_STYLE.get(severity, "default"),
+                "text": (c.get("text") or {}).get(lang) or (c.get("text") or {}).get("nb", ""),
+                "source": c.get("source") or "",
+                "code": c.get("code"),
+            }
+        )
     return out
 
 
@@ -143,14 +152,28 @@ def summary_card(report: NeedsReport, lang: str, repeated: bool = False) -> dict
     if report.status in ("submitted", "info_requested") and any(
         c["code"] == "framework_agreement" for c in consequences
     ):
-        actions.append({"title": text(lang, "nr_withdraw"), "verb": "needs_report.withdraw",
-                        "data": {"ref": report.ref}, "style": "destructive"})
-    actions.append({"title": text(lang, "action_my_needs_reports"), "verb": "needs_report.mine", "data": {},
-                    "style": None})
+        actions.append(
+            {
+                "title": text(lang, "nr_withdraw"),
+                "verb": "needs_report.withdraw",
+                "data": {"ref": report.ref},
+                "style": "destructive",
+            }
+        )
+    actions.append(
+        {"title": text(lang, "action_my_needs_reports"), "verb": "needs_report.mine", "data": {}, "style": None}
+    )
     heading = text(lang, "nr_summary_heading", ref=report.ref)
     intro = text(lang, "nr_summary_repeated", ref=report.ref) if repeated else text(lang, "nr_summary_intro")
-    return render_card("needs_report_summary", lang, heading=heading, intro=intro,
-                       facts=_facts(report, lang, full=False), consequences=consequences, actions=actions)
+    return render_card(
+        "needs_report_summary",
+        lang,
+        heading=heading,
+        intro=intro,
+        facts=_facts(report, lang, full=False),
+        consequences=consequences,
+        actions=actions,
+    )
 
 
 def _when(report: NeedsReport) -> str:
@@ -162,14 +185,17 @@ def intake_card(
 ) -> dict[str, Any]:
     status = text(lang, f"nr_status_{report.status}")
     if report.decided_by_name and report.status not in ("submitted",):
-        status_line = text(lang, "nr_status_line_decided", status=status, who=report.decided_by_name,
-                           when=_when(report))
+        status_line = text(
+            lang, "nr_status_line_decided", status=status, who=report.decided_by_name, when=_when(report)
+        )
     else:
         status_line = text(lang, "nr_status_line_open", status=status)
     if report.competition_ref:
         status_line += " " + text(lang, "nr_status_line_competition", competition=report.competition_ref)
     if report.decision_note and report.status != "submitted":
-        status_line += "\n\n" + text(lang, "nr_notify_note", who=report.decided_by_name or "", note=report.decision_note)
+        status_line += "\n\n" + text(
+            lang, "nr_notify_note", who=report.decided_by_name or "", note=report.decision_note
+        )
     return render_card(
         "needs_report_intake",
         lang,
@@ -209,9 +235,7 @@ async def _refresh_ids(s: Services) -> tuple[str, ...]:
 # -- verbs --------------------------------------------------------------------------------
 
 
-async def open_form(
-    s: Services, actor: Actor, data: dict[str, Any], prefill: dict[str, Any] | None = None
-) -> Reply:
+async def open_form(s: Services, actor: Actor, data: dict[str, Any], prefill: dict[str, Any] | None = None) -> Reply:
     notice = None
     values = prefill
     draft = await s.needs.draft(actor)  # also checks that the form may be shown here

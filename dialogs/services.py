@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from procurement.shared.calendar import OSLO
 
 from bot.conversations import People
 from procurement.contracts.service import Contracts
 from procurement.needs.service import NeedsReports
 from procurement.ports import Directory
 from procurement.reminders.service import Reminders
+from procurement.shared.calendar import OSLO
 from procurement.store.database import Store
-
 
 
 def _now() -> datetime:

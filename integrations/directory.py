@@ -35,9 +35,7 @@ def _read_playground_users(text: str) -> dict[str, Person]:
     def flush() -> None:
         aad = entry.get("aadObjectId", "").lower()
         if aad:
-            person = Person(
-                aad_id=aad, name=entry.get("name", ""), email=entry.get("email", "").lower()
-            )
+            person = Person(aad_id=aad, name=entry.get("name", ""), email=entry.get("email", "").lower())
             for key in (entry.get("email", ""), entry.get("userPrincipleName", ""), aad):
                 if key:
                     people[key.lower()] = person

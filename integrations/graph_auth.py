@@ -38,8 +38,9 @@ class GraphAuthError(PermanentError):
 
 
 class _MsalApp(Protocol):
-    def acquire_token_for_client(self, scopes: list[str], claims_challenge: str | None = None,
-                                 **kwargs: Any) -> dict[str, Any] | None: ...
+    def acquire_token_for_client(
+        self, scopes: list[str], claims_challenge: str | None = None, **kwargs: Any
+    ) -> dict[str, Any] | None: ...
 
 
 class MsalClientCredential:
@@ -68,9 +69,7 @@ class MsalClientCredential:
         if secret is not None and len(secret) == 0:
             secret = None
         if app_factory is None and secret is None and not (certificate_thumbprint and certificate_key_file):
-            raise GraphAuthError(
-                "Graph credential needs a client secret or a certificate (thumbprint and key file)"
-            )
+            raise GraphAuthError("Graph credential needs a client secret or a certificate (thumbprint and key file)")
         self.tenant_id = tenant_id
         self.client_id = client_id
         self._secret = secret
@@ -126,8 +125,7 @@ class MsalClientCredential:
                         # The text of msal's errors never holds the secret, but a key parse
                         # error could quote key material: report the type only.
                         raise GraphAuthError(
-                            f"cannot set up the msal client for tenant {self.tenant_id}: "
-                            f"{type(err).__name__}"
+                            f"cannot set up the msal client for tenant {self.tenant_id}: {type(err).__name__}"
                         ) from None
             return self._app
 
@@ -152,8 +150,7 @@ class MsalClientCredential:
             description = str(result.get("error_description") or "").splitlines()
             first = description[0] if description else ""
             first = self._scrub(first)  # belt and braces
-            raise GraphAuthError(f"Entra ID refused the token request: {error}: {first}".rstrip(": "),
-                                 code=error)
+            raise GraphAuthError(f"Entra ID refused the token request: {error}: {first}".rstrip(": "), code=error)
         expires_in = int(result.get("expires_in") or 3599)
         return AccessToken(str(result["access_token"]), int(time.time()) + expires_in)
 
@@ -176,9 +173,13 @@ class AsyncMsalClientCredential:
         app_factory: Callable[[], _MsalApp] | None = None,
     ) -> None:
         self.sync = MsalClientCredential(
-            tenant_id, client_id, client_secret=client_secret,
-            certificate_thumbprint=certificate_thumbprint, certificate_key_file=certificate_key_file,
-            authority_host=authority_host, app_factory=app_factory,
+            tenant_id,
+            client_id,
+            client_secret=client_secret,
+            certificate_thumbprint=certificate_thumbprint,
+            certificate_key_file=certificate_key_file,
+            authority_host=authority_host,
+            app_factory=app_factory,
         )
 
     def __repr__(self) -> str:
@@ -217,8 +218,14 @@ class StaticTokenCredential:
     def __repr__(self) -> str:
         return "StaticTokenCredential(***)"
 
-    async def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
-                        enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
         self.calls += 1
         return AccessToken(self._token, int(time.time()) + self._lifetime)
 

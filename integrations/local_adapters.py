@@ -57,9 +57,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode(
-        "utf-8"
-    )
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
 
 
 class LocalChatInstaller:
@@ -171,9 +169,7 @@ class LocalArchiveStore:
     def __init__(self, data_dir: str | Path) -> None:
         self.root = Path(data_dir).resolve() / "archive"
 
-    async def upload(
-        self, folder: str, filename: str, content: bytes, metadata: dict[str, str]
-    ) -> str:
+    async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
         return await asyncio.to_thread(self._upload, folder, filename, content, metadata)
 
     def _upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:

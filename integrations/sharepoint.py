@@ -32,11 +32,10 @@ from msgraph.generated.sites.item.lists.item.items.items_request_builder import 
 from integrations.graph_client import odata_literal
 from procurement.errors import PermanentError
 
+from .drive_uploads import DriveUploader, drive_item_name
 from .graph_client import (
-    DriveUploader,
     RetryPolicy,
     as_integration_error,
-    drive_item_name,
     error_status,
     graph_url,
 )
@@ -67,9 +66,7 @@ class GraphListMirror:
     """`ListMirror` over a SharePoint site's lists. `key_field` is the column holding the key
     (internal name; ``Title`` by default)."""
 
-    def __init__(
-        self, client: GraphServiceClient, site_id: str, *, key_field: str = "Title"
-    ) -> None:
+    def __init__(self, client: GraphServiceClient, site_id: str, *, key_field: str = "Title") -> None:
         self.client = client
         self.site_id = site_id
         self.key_field = key_field
@@ -83,9 +80,7 @@ class GraphListMirror:
         existing = await self._find(list_id, key)
         if existing is not None:
             try:
-                await lists.items.by_list_item_id(existing).fields.patch(
-                    FieldValueSet(additional_data=values)
-                )
+                await lists.items.by_list_item_id(existing).fields.patch(FieldValueSet(additional_data=values))
             except Exception as err:
                 raise as_integration_error(err, f"update item {key!r} in {list_name!r}") from err
             return existing
@@ -102,14 +97,10 @@ class GraphListMirror:
         if cached:
             return cached
         try:
-            found = (
-                await self.client.sites.by_site_id(self.site_id).lists.by_list_id(list_name).get()
-            )
+            found = await self.client.sites.by_site_id(self.site_id).lists.by_list_id(list_name).get()
         except Exception as err:
             if error_status(err) == 404:
-                raise PermanentError(
-                    f"SharePoint list {list_name!r} not found on the site", status=404
-                ) from err
+                raise PermanentError(f"SharePoint list {list_name!r} not found on the site", status=404) from err
             raise as_integration_error(err, f"get list {list_name!r}") from err
         if found is None or not found.id:
             raise PermanentError(f"SharePoint list {list_name!r}: no id")
@@ -122,8 +113,8 @@ class GraphListMirror:
             expand=["fields"],
             filter=f"fields/{self.key_field} eq '{odata_literal(key)}'",
         )
-        config: RequestConfiguration[ItemsRequestBuilder.ItemsRequestBuilderGetQueryParameters] = (
-            RequestConfiguration(query_parameters=query)
+        config: RequestConfiguration[ItemsRequestBuilder.ItemsRequestBuilderGetQueryParameters] = RequestConfiguration(
+            query_parameters=query
         )
         config.headers.add("Prefer", PREFER_NON_INDEXED)
         try:
@@ -167,9 +158,7 @@ class GraphArchiveStore:
             sleep=sleep,
         )
 
-    async def upload(
-        self, folder: str, filename: str, content: bytes, metadata: dict[str, str]
-    ) -> str:
+    async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
         parts = [drive_item_name(p) for p in f"{self.root_folder}/{folder}".split("/") if p.strip()]
         item = await self.uploader.upload(
             self.drive_id, drive_item_name(filename), content, folder_path="/".join(parts)
@@ -177,14 +166,10 @@ class GraphArchiveStore:
         if metadata:
             url = graph_url(
                 self.client,
-                f"/drives/{quote(self.drive_id, safe='!')}/items/"
-                f"{quote(item.id, safe='!')}/listItem/fields",
+                f"/drives/{quote(self.drive_id, safe='!')}/items/{quote(item.id, safe='!')}/listItem/fields",
             )
             builder = (
-                self.client.sites.by_site_id("_")
-                .lists.by_list_id("_")
-                .items.by_list_item_id("_")
-                .fields.with_url(url)
+                self.client.sites.by_site_id("_").lists.by_list_id("_").items.by_list_item_id("_").fields.with_url(url)
             )
             values = {name: field_value(value) for name, value in metadata.items()}
             try:

@@ -86,9 +86,7 @@ class GraphChatInstaller:
     async def _install(self, user: str, apps: InstalledAppsRequestBuilder) -> None:
         body = UserScopeTeamsAppInstallation(
             additional_data={
-                "teamsApp@odata.bind": graph_url(
-                    self.client, f"/appCatalogs/teamsApps/{self.teams_app_id}"
-                ),
+                "teamsApp@odata.bind": graph_url(self.client, f"/appCatalogs/teamsApps/{self.teams_app_id}"),
             },
         )
         try:
@@ -119,27 +117,18 @@ class GraphChatInstaller:
         if status == 404:
             # The user, or (on the install) the app's catalog entry, is not there.
             if "catalog" in error_message(err).lower():
-                return Unreachable(
-                    detail, why="not_in_catalog", status=404, code=error_code(err) or None
-                )
+                return Unreachable(detail, why="not_in_catalog", status=404, code=error_code(err) or None)
             return Unreachable(detail, why="unknown_user", status=404, code=error_code(err) or None)
         if status == 403:
             if _missing_permission(err):
                 # The app's own permission: every user would fail alike until IT grants it.
-                return PermanentError(
-                    detail, status=403, code=error_code(err) or None, why="permission_missing"
-                )
-            return Unreachable(
-                detail, why="not_allowed_by_policy", status=403, code=error_code(err) or None
-            )
+                return PermanentError(detail, status=403, code=error_code(err) or None, why="permission_missing")
+            return Unreachable(detail, why="not_allowed_by_policy", status=403, code=error_code(err) or None)
         return as_integration_error(err, f"{what} for {user}")
 
 
 def _missing_permission(err: Exception) -> bool:
-    return (
-        error_code(err) in _MISSING_PERMISSION_CODES
-        or _MISSING_PERMISSION_TEXT in error_message(err).lower()
-    )
+    return error_code(err) in _MISSING_PERMISSION_CODES or _MISSING_PERMISSION_TEXT in error_message(err).lower()
 
 
 async def resolve_catalog_app_id(client: GraphServiceClient, manifest_id: str) -> str:
@@ -152,14 +141,10 @@ async def resolve_catalog_app_id(client: GraphServiceClient, manifest_id: str) -
         filter=f"externalId eq '{odata_literal(manifest_id)}'"
     )
     try:
-        page = await client.app_catalogs.teams_apps.get(
-            RequestConfiguration(query_parameters=query)
-        )
+        page = await client.app_catalogs.teams_apps.get(RequestConfiguration(query_parameters=query))
     except Exception as err:
         raise as_integration_error(err, f"find app {manifest_id} in the app catalog") from err
     for app in page.value if page and page.value else []:
         if app.id:
             return app.id
-    raise Unreachable(
-        f"app {manifest_id} is not in the organisation's app catalog", why="not_in_catalog"
-    )
+    raise Unreachable(f"app {manifest_id} is not in the organisation's app catalog", why="not_in_catalog")

@@ -42,12 +42,11 @@ from integrations.graph_client import odata_literal
 from procurement.errors import PermanentError, TransientError
 from procurement.ports import RoomInfo, channel_display_name
 
+from .drive_uploads import DriveUploader, drive_item_name
 from .graph_client import (
-    DriveUploader,
     RetryPolicy,
     as_integration_error,
     describe,
-    drive_item_name,
     error_code,
     error_status,
     graph_url,
@@ -64,9 +63,7 @@ class TeamCreationPending(TransientError):
     """The team is still being created; poll again later with `wait_for_team_operation`."""
 
     def __init__(self, team_id: str, operation_id: str, retry_after: float | None = None) -> None:
-        super().__init__(
-            f"team {team_id} is still being created (operation {operation_id})", retry_after
-        )
+        super().__init__(f"team {team_id} is still being created (operation {operation_id})", retry_after)
         self.team_id = team_id
         self.operation_id = operation_id
 
@@ -182,9 +179,7 @@ class GraphRoomProvisioner:
 
     async def files_folder(self, team_id: str, channel_id: str) -> tuple[str, str]:
         """(drive id, folder item id) of the channel's folder, waiting while it is provisioned."""
-        builder = (
-            self.client.teams.by_team_id(team_id).channels.by_channel_id(channel_id).files_folder
-        )
+        builder = self.client.teams.by_team_id(team_id).channels.by_channel_id(channel_id).files_folder
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.files_folder_max_wait
         delay = self.files_folder_initial_delay
@@ -195,9 +190,7 @@ class GraphRoomProvisioner:
                 item = await builder.get()
             except Exception as err:
                 if error_status(err) != 404 and not is_transient(err):
-                    raise as_integration_error(
-                        err, f"files folder of channel {channel_id}"
-                    ) from err
+                    raise as_integration_error(err, f"files folder of channel {channel_id}") from err
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise TransientError(
@@ -234,9 +227,7 @@ class GraphRoomProvisioner:
 
     async def ensure_folder(self, drive_id: str, parent_id: str, name: str) -> str:
         """The id of folder `name` under `parent_id`, created when missing (409 → exists)."""
-        children = (
-            self.client.drives.by_drive_id(drive_id).items.by_drive_item_id(parent_id).children
-        )
+        children = self.client.drives.by_drive_id(drive_id).items.by_drive_item_id(parent_id).children
         body = DriveItem(
             name=name,
             folder=Folder(),
@@ -255,8 +246,7 @@ class GraphRoomProvisioner:
     async def _folder_by_name(self, drive_id: str, parent_id: str, name: str) -> str:
         url = graph_url(
             self.client,
-            f"/drives/{quote(drive_id, safe='!')}/items/"
-            f"{quote(parent_id, safe='!')}:/{quote(name, safe='')}",
+            f"/drives/{quote(drive_id, safe='!')}/items/{quote(parent_id, safe='!')}:/{quote(name, safe='')}",
         )
         builder = self.client.drives.by_drive_id(drive_id).items.by_drive_item_id("_").with_url(url)
         try:
@@ -271,9 +261,7 @@ class GraphRoomProvisioner:
 
     # -- teams -----------------------------------------------------------------------------
 
-    async def create_team_and_wait(
-        self, display_name: str, description: str, owner_aad_id: str, **kwargs: Any
-    ) -> str:
+    async def create_team_and_wait(self, display_name: str, description: str, owner_aad_id: str, **kwargs: Any) -> str:
         return await create_team_and_wait(
             self.client, display_name, description, owner_aad_id, sleep=self.sleep, **kwargs
         )
@@ -330,9 +318,7 @@ async def create_team_and_wait(
     no_kiota_retry = RetryHandlerOption(max_retries=0, should_retry=False)
 
     async def post() -> HeadersInspectionHandlerOption:
-        inspect = HeadersInspectionHandlerOption(
-            inspect_request_headers=False, inspect_response_headers=True
-        )
+        inspect = HeadersInspectionHandlerOption(inspect_request_headers=False, inspect_response_headers=True)
         await client.teams.post(team, RequestConfiguration(options=[inspect, no_kiota_retry]))
         return inspect
 
@@ -386,11 +372,7 @@ async def wait_for_team_operation(
             operation = None
         status = operation.status if operation else None
         if status == TeamsAsyncOperationStatus.Succeeded:
-            return (
-                operation.target_resource_id
-                if operation and operation.target_resource_id
-                else team_id
-            )
+            return operation.target_resource_id if operation and operation.target_resource_id else team_id
         if status == TeamsAsyncOperationStatus.Failed:
             message = operation.error.message if operation and operation.error else ""
             raise PermanentError(f"team creation failed: {message or 'no reason given'}")

@@ -143,9 +143,7 @@ def _guid(name: str, value: str) -> str:
 def _https(name: str, value: str) -> str:
     value = value.strip()
     if not value.startswith("https://") or len(value) <= len("https://") or " " in value:
-        raise ManifestError(
-            f"{name} må være en https-adresse, fikk {value!r} ({name} must be an https URL)"
-        )
+        raise ManifestError(f"{name} må være en https-adresse, fikk {value!r} ({name} must be an https URL)")
     return value
 
 
@@ -177,18 +175,12 @@ def config_from_env(
         )
     return PackageConfig(
         client_id=_guid(CLIENT_ID_VAR, raw_client_id) if raw_client_id else "",
-        teams_app_id=_guid(
-            "TEAMS_APP_ID", pick(teams_app_id, "TEAMS_APP_ID", DEFAULT_TEAMS_APP_ID)
-        ),
+        teams_app_id=_guid("TEAMS_APP_ID", pick(teams_app_id, "TEAMS_APP_ID", DEFAULT_TEAMS_APP_ID)),
         bot_domain=_normalise_domain(pick(bot_domain, "BOT_DOMAIN")),
         app_version=version,
         developer_name=developer_name,
-        website_url=_https(
-            "MANIFEST_WEBSITE_URL", pick(None, "MANIFEST_WEBSITE_URL", DEFAULT_WEBSITE_URL)
-        ),
-        privacy_url=_https(
-            "MANIFEST_PRIVACY_URL", pick(None, "MANIFEST_PRIVACY_URL", DEFAULT_PRIVACY_URL)
-        ),
+        website_url=_https("MANIFEST_WEBSITE_URL", pick(None, "MANIFEST_WEBSITE_URL", DEFAULT_WEBSITE_URL)),
+        privacy_url=_https("MANIFEST_PRIVACY_URL", pick(None, "MANIFEST_PRIVACY_URL", DEFAULT_PRIVACY_URL)),
         terms_url=_https("MANIFEST_TERMS_URL", pick(None, "MANIFEST_TERMS_URL", DEFAULT_TERMS_URL)),
     )
 
@@ -259,9 +251,7 @@ def check_localization(manifest: Mapping[str, Any], strings: Mapping[str, Any]) 
         if key == "$schema" or key in _TOP_LEVEL_STRINGS:
             continue
         if _COMMAND_KEY.match(key) and key not in expected:
-            problems.append(
-                f"{key}: manifestet har ingen slik kommando (no such command in the manifest)"
-            )
+            problems.append(f"{key}: manifestet har ingen slik kommando (no such command in the manifest)")
     for key in sorted(expected - set(strings)):
         problems.append(f"{key}: mangler oversettelse (translation missing)")
     for key in _TOP_LEVEL_STRINGS:
@@ -280,28 +270,18 @@ def check_icons(color_path: Path, outline_path: Path) -> list[str]:
     problems: list[str] = []
     with Image.open(color_path) as color:
         if color.format != "PNG" or color.size != COLOR_ICON_SIZE:
-            problems.append(
-                f"{color_path.name}: må være PNG 192×192, er {color.format} {color.size}"
-            )
+            problems.append(f"{color_path.name}: må være PNG 192×192, er {color.format} {color.size}")
     with Image.open(outline_path) as outline:
         if outline.format != "PNG" or outline.size != OUTLINE_ICON_SIZE:
-            problems.append(
-                f"{outline_path.name}: må være PNG 32×32, er {outline.format} {outline.size}"
-            )
+            problems.append(f"{outline_path.name}: må være PNG 32×32, er {outline.format} {outline.size}")
         elif "A" not in outline.getbands():
-            problems.append(
-                f"{outline_path.name}: må ha gjennomsiktig bakgrunn (needs an alpha channel)"
-            )
+            problems.append(f"{outline_path.name}: må ha gjennomsiktig bakgrunn (needs an alpha channel)")
         else:
             pixels = _pixels(outline)
             if any(a > 0 and (r, g, b) != (255, 255, 255) for r, g, b, a in pixels):
-                problems.append(
-                    f"{outline_path.name}: bare hvite piksler er lov (only white pixels allowed)"
-                )
+                problems.append(f"{outline_path.name}: bare hvite piksler er lov (only white pixels allowed)")
             if not any(a == 0 for *_, a in pixels) or not any(a > 0 for *_, a in pixels):
-                problems.append(
-                    f"{outline_path.name}: må være hvit figur på gjennomsiktig bakgrunn"
-                )
+                problems.append(f"{outline_path.name}: må være hvit figur på gjennomsiktig bakgrunn")
     return problems
 
 
@@ -336,16 +316,12 @@ def validate_with_node(manifest_path: Path) -> None:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ManifestError(
-            f"Validatoren kunne ikke kjøres (validator failed to run): {exc}"
-        ) from exc
+        raise ManifestError(f"Validatoren kunne ikke kjøres (validator failed to run): {exc}") from exc
     output = (result.stdout + result.stderr).strip()
     if result.returncode == EXIT_INVALID:
         raise ManifestError(f"Manifestet er ugyldig (invalid manifest):\n{output}", EXIT_INVALID)
     if result.returncode != EXIT_OK:
-        raise ManifestError(
-            f"Validatoren feilet (validator error, exit {result.returncode}):\n{output}"
-        )
+        raise ManifestError(f"Validatoren feilet (validator error, exit {result.returncode}):\n{output}")
 
 
 def _write_zip(out: Path, staging: Path) -> None:
@@ -367,9 +343,7 @@ def build_package(config: PackageConfig, out: Path, *, validate: bool = True) ->
     problems = check_localization(manifest, strings)
     problems += check_icons(MANIFEST_DIR / "color.png", MANIFEST_DIR / "outline.png")
     if problems:
-        raise ManifestError(
-            "Pakken har feil (package problems):\n  - " + "\n  - ".join(problems), EXIT_INVALID
-        )
+        raise ManifestError("Pakken har feil (package problems):\n  - " + "\n  - ".join(problems), EXIT_INVALID)
     with tempfile.TemporaryDirectory(prefix="appPackage-") as tmp:
         staging = Path(tmp)
         (staging / "manifest.json").write_text(
@@ -429,9 +403,7 @@ def load_dotenv_file() -> None:
     load_dotenv(find_dotenv(usecwd=True), override=False)
 
 
-def main(
-    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
-) -> int:
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     stdout = out or sys.stdout
     stderr = err or sys.stderr
     args = build_parser().parse_args(argv)
@@ -458,8 +430,7 @@ def main(
     if args.no_validate:
         print("Merk: manifestet er ikke validert (--no-validate).", file=stdout)
     print(
-        f"Skrev {args.out} (Teams-app-id {config.teams_app_id}, bot-id {config.bot_id}, "
-        f"versjon {config.app_version}).",
+        f"Skrev {args.out} (Teams-app-id {config.teams_app_id}, bot-id {config.bot_id}, versjon {config.app_version}).",
         file=stdout,
     )
     return EXIT_OK

@@ -45,9 +45,7 @@ class IntegrationError(Exception):
 
     why: str = "failed"
 
-    def __init__(
-        self, reason: str = "", status: int | None = None, code: str | None = None
-    ) -> None:
+    def __init__(self, reason: str = "", status: int | None = None, code: str | None = None) -> None:
         super().__init__(reason or type(self).__name__)
         self.reason = reason
         self.status = status
@@ -55,9 +53,7 @@ class IntegrationError(Exception):
 
     def summary(self) -> str:
         """Class, status and code, without the outside system's message (for stored rows)."""
-        return " ".join(
-            p for p in (type(self).__name__, str(self.status or ""), self.code or "") if p
-        )
+        return " ".join(p for p in (type(self).__name__, str(self.status or ""), self.code or "") if p)
 
 
 class TransientError(IntegrationError):
@@ -83,13 +79,7 @@ class PermanentError(IntegrationError):
         why: PermanentWhy | None = None,
     ) -> None:
         super().__init__(reason, status, code)
-        self.why = why or (
-            "sign_in_failed"
-            if status == 401
-            else "permission_missing"
-            if status == 403
-            else "failed"
-        )
+        self.why = why or ("sign_in_failed" if status == 401 else "permission_missing" if status == 403 else "failed")
 
 
 class Unreachable(IntegrationError):

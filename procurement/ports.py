@@ -68,9 +68,7 @@ class ListMirror(Protocol):
 
 
 class ArchiveStore(Protocol):
-    async def upload(
-        self, folder: str, filename: str, content: bytes, metadata: dict[str, str]
-    ) -> str:
+    async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
         """Store a document in the archive library under `folder` with metadata; returns its url."""
         ...
 

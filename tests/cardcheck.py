@@ -40,9 +40,7 @@ from cards.render import MAX_CARD_BYTES
 
 MAX_VERSION = (1, 5)
 VERB = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-INPUT_TYPES = frozenset(
-    {"Input.Text", "Input.Number", "Input.Date", "Input.Time", "Input.Toggle", "Input.ChoiceSet"}
-)
+INPUT_TYPES = frozenset({"Input.Text", "Input.Number", "Input.Date", "Input.Time", "Input.Toggle", "Input.ChoiceSet"})
 DATA_QUERY_KEYS = frozenset({"type", "dataset", "value", "count", "skip", "associatedInputs"})
 
 
@@ -50,8 +48,7 @@ DATA_QUERY_KEYS = frozenset({"type", "dataset", "value", "count", "skip", "assoc
 # (checked when the schema loads). Schema results are cached per card *shape*, with these
 # strings replaced by "x", which makes validating many cards that differ only in text cheap.
 FREE_TEXT = frozenset(
-    {"text", "title", "value", "label", "placeholder", "errorMessage", "fallbackText", "speak",
-     "altText", "tooltip"}
+    {"text", "title", "value", "label", "placeholder", "errorMessage", "fallbackText", "speak", "altText", "tooltip"}
 )
 _SHAPE_CACHE: dict[str, list[str]] = {}
 
@@ -121,8 +118,11 @@ def _strip_teams_extensions(card: dict[str, Any], problems: list[str]) -> dict[s
     if msteams is not None and not isinstance(msteams, dict):
         problems.append("$.msteams: must be an object")
     for path, obj in _walk(clean):
-        if obj.get("type") == "Input.ChoiceSet" and isinstance(obj.get("style"), str) \
-                and obj["style"].lower() == "filtered":
+        if (
+            obj.get("type") == "Input.ChoiceSet"
+            and isinstance(obj.get("style"), str)
+            and obj["style"].lower() == "filtered"
+        ):
             del obj["style"]
         if obj.get("type") == "Input.ChoiceSet" and "choices.data" in obj:
             query = obj.pop("choices.data")
@@ -215,9 +215,7 @@ _BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: before ASC
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True, "linkify": True}).enable(
-        ["linkify", "strikethrough", "table"]
-    )
+    return MarkdownIt("commonmark", {"html": True, "linkify": True}).enable(["linkify", "strikethrough", "table"])
 
 
 class _Reader(HTMLParser):

@@ -30,9 +30,7 @@ from sqlalchemy.engine import make_url
 from procurement.store.database import Store
 from settings import Settings, load_settings
 
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 DATABASE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 NewDatabase = Callable[[str], Awaitable[str]]

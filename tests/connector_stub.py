@@ -60,9 +60,7 @@ FAULT_BODIES: dict[int, dict[str, Any]] = {
         }
     },
     404: {"error": {"code": "ConversationNotFound", "message": "Conversation not found."}},
-    412: {
-        "error": {"code": "PreconditionFailed", "message": "Precondition failed, please try again."}
-    },
+    412: {"error": {"code": "PreconditionFailed", "message": "Precondition failed, please try again."}},
     429: {"error": {"code": "Throttled", "message": "Too many requests."}},
     500: {"error": {"code": "InternalServerError", "message": "An error has occurred."}},
     502: {"error": {"code": "BadGateway", "message": "Bad gateway."}},
@@ -108,11 +106,7 @@ def adaptive_cards(activity: dict[str, Any]) -> list[dict[str, Any]]:
     """The Adaptive Card contents among an activity's attachments."""
     out = []
     for att in activity.get("attachments") or []:
-        if (
-            isinstance(att, dict)
-            and att.get("contentType") == CARD_TYPE
-            and isinstance(att.get("content"), dict)
-        ):
+        if isinstance(att, dict) and att.get("contentType") == CARD_TYPE and isinstance(att.get("content"), dict):
             out.append(att["content"])
     return out
 
@@ -286,9 +280,7 @@ class ConnectorStub:
         return {cid: len(items) for cid, items in self._delivered.items() if items}
 
     def refused(self, status: int | None = None) -> list[Request]:
-        return [
-            r for r in self.requests if not r.delivered and (status is None or r.status == status)
-        ]
+        return [r for r in self.requests if not r.delivered and (status is None or r.status == status)]
 
     def duplicates(self, conversation_id: str | None = None) -> dict[str, int]:
         """Idempotency markers delivered more than once: marker → count."""
@@ -325,9 +317,7 @@ class ConnectorStub:
         windows = self._app_windows
         if conversation_id:
             if conversation_id not in self._conv_windows:
-                self._conv_windows[conversation_id] = [
-                    _Window(n, w) for n, w in self.conversation_limits
-                ]
+                self._conv_windows[conversation_id] = [_Window(n, w) for n, w in self.conversation_limits]
             windows = self._conv_windows[conversation_id] + windows
         waits = [w.wait(now) for w in windows]
         wait = max(waits, default=0.0)
@@ -359,9 +349,7 @@ class ConnectorStub:
         try:
             body = await request.json() if request.can_read_body else None
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response(
-                {"error": {"code": "BadArgument", "message": "bad JSON"}}, status=400
-            )
+            return web.json_response({"error": {"code": "BadArgument", "message": "bad JSON"}}, status=400)
         if self.delay:
             await asyncio.sleep(self.delay)
         now = time.monotonic()

@@ -67,9 +67,7 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def graph_error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> web.Response:
+def graph_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     body = {
         "error": {
             "code": code,
@@ -372,9 +370,7 @@ class GraphTestServer:
         columns: set[str] | None = None,
         web_url: str | None = None,
     ) -> str:
-        drive_id = drive_id or "b!" + base64.urlsafe_b64encode(
-            uuid.uuid4().bytes * 2
-        ).decode().rstrip("=")
+        drive_id = drive_id or "b!" + base64.urlsafe_b64encode(uuid.uuid4().bytes * 2).decode().rstrip("=")
         root = Item(id=self._item_id(), name="root", parent_id=None, is_folder=True)
         drive = Drive(
             id=drive_id,
@@ -403,9 +399,7 @@ class GraphTestServer:
 
     def add_list(self, site_id: str, display_name: str, *, indexed: set[str] | None = None) -> str:
         list_id = _new_id()
-        self.sites[site_id][list_id] = SpList(
-            id=list_id, display_name=display_name, indexed=indexed or set()
-        )
+        self.sites[site_id][list_id] = SpList(id=list_id, display_name=display_name, indexed=indexed or set())
         return list_id
 
     def revoke(self, *permissions: str) -> None:
@@ -442,11 +436,7 @@ class GraphTestServer:
 
     def requests_matching(self, method: str, path_regex: str) -> list[RecordedRequest]:
         pattern = re.compile(path_regex)
-        return [
-            r
-            for r in self.requests
-            if (method == "*" or r.method == method.upper()) and pattern.search(r.path)
-        ]
+        return [r for r in self.requests if (method == "*" or r.method == method.upper()) and pattern.search(r.path)]
 
     def team_channel(self, team_id: str, name: str) -> Channel | None:
         for channel in self.teams[team_id].channels.values():
@@ -484,9 +474,7 @@ class GraphTestServer:
         record.status = response.status
         return response
 
-    async def _answer(
-        self, request: web.Request, record: RecordedRequest, body: bytes
-    ) -> web.StreamResponse:
+    async def _answer(self, request: web.Request, record: RecordedRequest, body: bytes) -> web.StreamResponse:
         path = request.path
         if path.startswith("/upload/"):
             fault = self._take_fault(request.method, path)
@@ -523,11 +511,7 @@ class GraphTestServer:
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
-            if (
-                fault.times > 0
-                and fault.method in ("*", method.upper())
-                and fault.path.search(path)
-            ):
+            if fault.times > 0 and fault.method in ("*", method.upper()) and fault.path.search(path):
                 if fault.after > 0:
                     fault.after -= 1
                     continue
@@ -539,9 +523,7 @@ class GraphTestServer:
     def _fault_response(fault: Fault) -> web.Response:
         if fault.body is not None:
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
-        code, message = _DEFAULT_FAULT_CODES.get(
-            fault.status, ("generalException", "Injected failure.")
-        )
+        code, message = _DEFAULT_FAULT_CODES.get(fault.status, ("generalException", "Injected failure."))
         return graph_error(fault.status, code, message, fault.headers)
 
     def _item_id(self) -> str:
@@ -575,13 +557,9 @@ class GraphTestServer:
             return None, missing
         user = self.users.get(user_id.lower())
         if user is None:
-            return None, graph_error(
-                404, "NotFound", f"User '{user_id}' was not found in the tenant."
-            )
+            return None, graph_error(404, "NotFound", f"User '{user_id}' was not found in the tenant.")
         if user["blocked"]:
-            return None, graph_error(
-                403, "Forbidden", "The app is blocked by an app permission policy for this user."
-            )
+            return None, graph_error(403, "Forbidden", "The app is blocked by an app permission policy for this user.")
         return user, None
 
     def _find_user(self, key: str) -> dict[str, Any] | None:
@@ -590,17 +568,14 @@ class GraphTestServer:
             (u for u in self.users.values() if u["mail"] and u["mail"].lower() == key), None
         )
 
-    async def _get_user(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _get_user(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         key = match.group(1)
         user = self._find_user(key)
         if user is None:
             return graph_error(
                 404,
                 "Request_ResourceNotFound",
-                f"Resource '{key}' does not exist or one of its queried reference-property "
-                "objects are not present.",
+                f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
             )
         return web.json_response(
             {
@@ -612,14 +587,10 @@ class GraphTestServer:
             }
         )
 
-    async def _check_member_groups(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _check_member_groups(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         user = self._find_user(match.group(1))
         if user is None:
-            return graph_error(
-                404, "Request_ResourceNotFound", f"Resource '{match.group(1)}' does not exist."
-            )
+            return graph_error(404, "Request_ResourceNotFound", f"Resource '{match.group(1)}' does not exist.")
         wanted = self._body(raw).get("groupIds")
         if not isinstance(wanted, list) or not wanted or len(wanted) > 20:
             return graph_error(400, "Request_BadRequest", "groupIds must hold 1 to 20 ids.")
@@ -631,9 +602,7 @@ class GraphTestServer:
             }
         )
 
-    async def _install_app(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _install_app(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         user, error = self._user_or_error(match.group(1))
         if error is not None:
             return error
@@ -648,16 +617,12 @@ class GraphTestServer:
         installed = self.installations.setdefault(user["id"], {})
         if any(i.app_id == app_id for i in installed.values()):
             return graph_error(409, "Conflict", "App is already installed.")
-        installation_id = (
-            base64.urlsafe_b64encode(f"{user['id']}##{app_id}".encode()).decode().rstrip("=")
-        )
+        installation_id = base64.urlsafe_b64encode(f"{user['id']}##{app_id}".encode()).decode().rstrip("=")
         chat_id = f"19:{user['id']}_{self.bot_id.split(':', 1)[-1]}@unq.gbl.spaces"
         installed[installation_id] = Installation(installation_id, app_id, chat_id)
         return web.Response(status=201)
 
-    async def _list_catalog(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _list_catalog(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         missing = self._permission_error(CATALOG_PERMISSION)
         if missing is not None:
             return missing
@@ -665,9 +630,7 @@ class GraphTestServer:
         wanted = _odata_literal(wanted_filter, "externalId") if wanted_filter else None
         if wanted_filter and wanted is None:
             return graph_error(400, "BadRequest", f"Unsupported filter: {wanted_filter}")
-        value = [
-            app for app in self.catalog.values() if wanted is None or app["externalId"] == wanted
-        ]
+        value = [app for app in self.catalog.values() if wanted is None or app["externalId"] == wanted]
         return web.json_response(
             {
                 "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#appCatalogs/teamsApps",
@@ -675,9 +638,7 @@ class GraphTestServer:
             }
         )
 
-    async def _list_installed(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _list_installed(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         user, error = self._user_or_error(match.group(1))
         if error is not None:
             return error
@@ -705,9 +666,7 @@ class GraphTestServer:
             }
         )
 
-    async def _installed_chat(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _installed_chat(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         user, error = self._user_or_error(match.group(1))
         if error is not None:
             return error
@@ -783,14 +742,10 @@ class GraphTestServer:
             return None, graph_error(404, "NotFound", f"No team found with Group Id {team_id}")
         return team, None
 
-    async def _create_team(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _create_team(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         body = self._body(raw)
         if not body.get("template@odata.bind") or not body.get("displayName"):
-            return graph_error(
-                400, "BadRequest", "template@odata.bind and displayName are required."
-            )
+            return graph_error(400, "BadRequest", "template@odata.bind and displayName are required.")
         owners = [m for m in body.get("members") or [] if "owner" in (m.get("roles") or [])]
         if not owners:
             return graph_error(
@@ -812,9 +767,7 @@ class GraphTestServer:
             },
         )
 
-    async def _get_operation(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _get_operation(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         team_id, operation_id = match.group(1), match.group(2)
         operation = self.operations.get(operation_id)
         if operation is None or operation.team_id != team_id:
@@ -841,18 +794,14 @@ class GraphTestServer:
             }
         )
 
-    async def _get_team(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _get_team(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         team, error = self._team_or_error(match.group(1))
         if error is not None:
             return error
         assert team is not None
         return web.json_response(self._team_json(team))
 
-    async def _create_channel(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _create_channel(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         team, error = self._team_or_error(match.group(1))
         if error is not None:
             return error
@@ -868,9 +817,7 @@ class GraphTestServer:
         ):
             return graph_error(400, "BadRequest", f"Channel name '{name}' is invalid.")
         if any(c.display_name.casefold() == name.casefold() for c in team.channels.values()):
-            return graph_error(
-                409, "NameAlreadyExists", "Channel name already existed, please use other name."
-            )
+            return graph_error(409, "NameAlreadyExists", "Channel name already existed, please use other name.")
         channel = self._add_channel(
             team,
             name,
@@ -883,9 +830,7 @@ class GraphTestServer:
         }
         return web.json_response(payload, status=201)
 
-    async def _list_channels(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _list_channels(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         team, error = self._team_or_error(match.group(1))
         if error is not None:
             return error
@@ -919,18 +864,14 @@ class GraphTestServer:
             return None, None, graph_error(404, "NotFound", f"Channel {channel_id} not found.")
         return team, channel, None
 
-    async def _get_channel(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _get_channel(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         team, channel, error = self._channel_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
         assert team is not None and channel is not None
         return web.json_response(self._channel_json(team, channel))
 
-    async def _files_folder(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _files_folder(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         team, channel, error = self._channel_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -958,8 +899,7 @@ class GraphTestServer:
         item = drive.items[channel.folder_id]
         payload = self._item_json(drive, item)
         payload["@odata.context"] = (
-            f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/"
-            "channels('…')/filesFolder/$entity"
+            f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/channels('…')/filesFolder/$entity"
         )
         return web.json_response(payload)
 
@@ -974,17 +914,14 @@ class GraphTestServer:
             "lastModifiedDateTime": item.modified,
             "eTag": f'"{{{item.id}}},1"',
             "webUrl": f"{drive.web_url}/{quote(drive.path_of(item))}",
-            "size": len(item.content)
-            if not item.is_folder
-            else sum(len(c.content) for c in drive.children(item.id)),
+            "size": len(item.content) if not item.is_folder else sum(len(c.content) for c in drive.children(item.id)),
             "parentReference": {
                 "driveType": "documentLibrary",
                 "driveId": drive.id,
                 **(
                     {
                         "id": parent.id,
-                        "path": f"/drives/{drive.id}/root:/{drive.path_of(parent)}".rstrip("/:")
-                        + ":",
+                        "path": f"/drives/{drive.id}/root:/{drive.path_of(parent)}".rstrip("/:") + ":",
                     }
                     if parent
                     else {}
@@ -1026,18 +963,14 @@ class GraphTestServer:
             current = child
         return current, parts[-1] if parts else ""
 
-    async def _get_item(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _get_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         drive, item, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
         assert drive is not None and item is not None
         return web.json_response(self._item_json(drive, item))
 
-    async def _get_by_path(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _get_by_path(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         drive, start, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -1048,9 +981,7 @@ class GraphTestServer:
             return graph_error(404, "itemNotFound", "The resource could not be found.")
         return web.json_response(self._item_json(drive, item))
 
-    async def _create_child(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _create_child(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         drive, parent, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -1096,30 +1027,22 @@ class GraphTestServer:
         drive.items[item.id] = item
         return item, 201
 
-    async def _put_content(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _put_content(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         drive, start, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
         assert drive is not None and start is not None
         if request.content_type == "application/json":
-            return graph_error(
-                400, "invalidRequest", "Entity only allows writes with a JSON Content-Type header."
-            )
+            return graph_error(400, "invalidRequest", "Entity only allows writes with a JSON Content-Type header.")
         folder, name = self._walk(drive, start, match.group(3), create=True)
         assert folder is not None
         conflict = request.query.get("@microsoft.graph.conflictBehavior", "replace")
         item, status = self._store_file(drive, folder, name, raw, conflict)
         if item is None:
-            return graph_error(
-                409, "nameAlreadyExists", f"The specified item name already exists. Name: {name}"
-            )
+            return graph_error(409, "nameAlreadyExists", f"The specified item name already exists. Name: {name}")
         return web.json_response(self._item_json(drive, item), status=status)
 
-    async def _create_session(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _create_session(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         drive, start, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -1145,9 +1068,7 @@ class GraphTestServer:
             }
         )
 
-    async def _upload_url(
-        self, request: web.Request, session_id: str, raw: bytes
-    ) -> web.StreamResponse:
+    async def _upload_url(self, request: web.Request, session_id: str, raw: bytes) -> web.StreamResponse:
         session = self.sessions.get(session_id)
         if session is None:
             return graph_error(404, "itemNotFound", "The upload session was not found.")
@@ -1215,9 +1136,7 @@ class GraphTestServer:
             )
         return web.json_response(self._item_json(drive, item), status=status)
 
-    async def _patch_item_fields(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _patch_item_fields(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         drive, item, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -1238,9 +1157,7 @@ class GraphTestServer:
 
     # -- SharePoint lists ---------------------------------------------------------------------
 
-    def _list_or_error(
-        self, site_id: str, list_ref: str
-    ) -> tuple[SpList | None, web.Response | None]:
+    def _list_or_error(self, site_id: str, list_ref: str) -> tuple[SpList | None, web.Response | None]:
         lists = self.sites.get(site_id)
         if lists is None:
             return None, graph_error(404, "itemNotFound", "Requested site could not be found")
@@ -1270,9 +1187,7 @@ class GraphTestServer:
             }
         return payload
 
-    async def _get_list(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _get_list(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -1289,9 +1204,7 @@ class GraphTestServer:
             }
         )
 
-    async def _list_items(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _list_items(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -1304,9 +1217,7 @@ class GraphTestServer:
             if not found:
                 return graph_error(400, "invalidRequest", f"Unsupported filter: {wanted_filter}")
             column, value = found.group(1), found.group(2).replace("''", "'")
-            if column not in sp.indexed and PREFER_NON_INDEXED not in request.headers.get(
-                "Prefer", ""
-            ):
+            if column not in sp.indexed and PREFER_NON_INDEXED not in request.headers.get("Prefer", ""):
                 return graph_error(
                     400,
                     "invalidRequest",
@@ -1314,9 +1225,7 @@ class GraphTestServer:
                     f"indexed. Provide the 'Prefer: {PREFER_NON_INDEXED}' header to allow "
                     "this, but be warned that such queries may fail on large lists.",
                 )
-        ids = [
-            i for i, item in sp.items.items() if column is None or str(item.get(column)) == value
-        ]
+        ids = [i for i, item in sp.items.items() if column is None or str(item.get(column)) == value]
         return web.json_response(
             {
                 "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists('…')/items",
@@ -1324,9 +1233,7 @@ class GraphTestServer:
             }
         )
 
-    async def _create_list_item(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _create_list_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
             return error
@@ -1344,9 +1251,7 @@ class GraphTestServer:
         }
         return web.json_response(self._list_item_json(sp, item_id, expand=True), status=201)
 
-    async def _patch_list_item(
-        self, request: web.Request, match: re.Match[str], raw: bytes
-    ) -> web.StreamResponse:
+    async def _patch_list_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
             return error

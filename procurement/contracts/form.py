@@ -86,9 +86,7 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
             errors[key] = _msg("Feltet må fylles ut.", "This field is required.")
     for key, allowed in CHOICES.items():
         if values[key] and values[key] not in allowed:
-            errors[key] = _msg(
-                "Velg en av verdiene i listen.", "Choose one of the values in the list."
-            )
+            errors[key] = _msg("Velg en av verdiene i listen.", "Choose one of the values in the list.")
 
     dates: dict[str, date | None] = {}
     for key in ("start_date", "end_date", "option_notice"):
@@ -100,9 +98,7 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
             )
     start, end, notice = dates["start_date"], dates["end_date"], dates["option_notice"]
     if start and end and end <= start:
-        errors["end_date"] = _msg(
-            "Sluttdato må være etter startdato.", "The end date must be after the start date."
-        )
+        errors["end_date"] = _msg("Sluttdato må være etter startdato.", "The end date must be after the start date.")
 
     value_nok = None
     if values["value_nok"]:
@@ -134,9 +130,7 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
         try:
             controls = parse_controls(values["controls"])
         except ValueError as err:
-            errors["controls"] = _msg(
-                str(err), "Write controls as “30.06.2027 Wage audit; 15.01.2028 HSE”."
-            )
+            errors["controls"] = _msg(str(err), "Write controls as “30.06.2027 Wage audit; 15.01.2028 HSE”.")
 
     org_no = normalize_org_no(values["supplier_org_no"]) if values["supplier_org_no"] else ""
     if org_no and (problem := org_no_problem(org_no)):
@@ -150,9 +144,7 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
         elif is_aad_object_id(manager):
             aad_id = manager.lower()
         else:
-            errors["manager"] = _msg(
-                "Skriv avtaleforvalterens e-postadresse.", "Enter the contract manager's e-mail."
-            )
+            errors["manager"] = _msg("Skriv avtaleforvalterens e-postadresse.", "Enter the contract manager's e-mail.")
 
     if errors or start is None or end is None:
         return ContractFormResult(errors=errors)

@@ -46,26 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--database-url",
         default=None,
-        help="Database-URL; standard er miljøvariabelen DATABASE_URL "
-        "(default: the DATABASE_URL environment variable)",
+        help="Database-URL; standard er miljøvariabelen DATABASE_URL (default: the DATABASE_URL environment variable)",
     )
     parser.add_argument(
         "--dry-run",
         action="store_true",
         help="Bare kontroller filen, lagre ingenting (check the file only, save nothing)",
     )
-    parser.add_argument(
-        "--lang", choices=("nb", "en"), default="nb", help="Språk i rapporten (report language)"
-    )
+    parser.add_argument("--lang", choices=("nb", "en"), default="nb", help="Språk i rapporten (report language)")
     return parser
 
 
 OpenStore = Callable[[str], AbstractAsyncContextManager[ContractUpsertPort]]
 
 
-async def run_import(
-    report: ParseReport, database_url: str, open_store: OpenStore
-) -> ImportSummary:
+async def run_import(report: ParseReport, database_url: str, open_store: OpenStore) -> ImportSummary:
     """Open the register (given by the composition root, app.py) and apply the parsed rows."""
     async with open_store(database_url) as register:
         return await apply_import(register, report)

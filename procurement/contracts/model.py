@@ -47,9 +47,7 @@ RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 
 ORG_NO_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
 _EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
-_GUID_RE = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _OFFSET_RE = re.compile(r"^\s*(\d{1,3})\s*([mdw])\s*$", re.IGNORECASE)
 _FINGERPRINT_VERSION = 1
 
@@ -224,9 +222,7 @@ class ContractData:
         set_(self, "supplier_org_no", normalize_org_no(self.supplier_org_no))
         set_(self, "manager_email", _text(self.manager_email).lower())
         aad_id = _text(self.manager_aad_id)
-        set_(
-            self, "manager_aad_id", (aad_id.lower() if is_aad_object_id(aad_id) else aad_id) or None
-        )
+        set_(self, "manager_aad_id", (aad_id.lower() if is_aad_object_id(aad_id) else aad_id) or None)
         notes = "" if self.internal_notes is None else str(self.internal_notes)
         set_(self, "internal_notes", notes.replace("\r\n", "\n").replace("\r", "\n").strip())
         set_(self, "options", tuple(sorted(self.options, key=lambda o: o.number)))
@@ -257,10 +253,7 @@ class ContractData:
             "category": self.category,
             "start_date": self.start_date.isoformat(),
             "end_date": self.end_date.isoformat(),
-            "options": [
-                [o.number, o.months, o.notice_deadline.isoformat(), o.exercised]
-                for o in self.options
-            ],
+            "options": [[o.number, o.months, o.notice_deadline.isoformat(), o.exercised] for o in self.options],
             "value_nok": self.value_nok or 0,
             "agreement_type": self.agreement_type,
             "manager_email": self.manager_email,
@@ -376,10 +369,8 @@ def validate_contract(data: ContractData) -> list[ContractProblem]:
     if data.end_date < data.start_date:
         add(
             "end_date",
-            f"sluttdato {format_date(data.end_date)} er før startdato "
-            f"{format_date(data.start_date)}",
-            f"end date {data.end_date.isoformat()} is before start date "
-            f"{data.start_date.isoformat()}",
+            f"sluttdato {format_date(data.end_date)} er før startdato {format_date(data.start_date)}",
+            f"end date {data.end_date.isoformat()} is before start date {data.start_date.isoformat()}",
         )
     if data.value_nok is not None and data.value_nok < 0:
         add("value_nok", "verdien kan ikke være negativ", "the value cannot be negative")
@@ -407,8 +398,7 @@ def validate_contract(data: ContractData) -> list[ContractProblem]:
         first = data.options[0]
         add(
             "options",
-            f"opsjonsfrist {format_date(first.notice_deadline)} er etter sluttdato "
-            f"{format_date(data.end_date)}",
+            f"opsjonsfrist {format_date(first.notice_deadline)} er etter sluttdato {format_date(data.end_date)}",
             f"option notice deadline {first.notice_deadline.isoformat()} is after the end date",
         )
     known = {k.value for k in ReminderKind}
@@ -437,9 +427,7 @@ def ensure_valid(data: ContractData) -> ContractData:
 # -- options and deadlines -------------------------------------------------------------
 
 
-def derive_option_deadlines(
-    end: date, months: Sequence[int], first_notice: date
-) -> list[ContractOption]:
+def derive_option_deadlines(end: date, months: Sequence[int], first_notice: date) -> list[ContractOption]:
     """Options 1..n with their notice deadlines.
 
     Option 1's deadline is ``first_notice``. Option k+1's deadline lies the same
@@ -449,11 +437,7 @@ def derive_option_deadlines(
     the month (``end`` on a month's last day keeps to month ends).
     """
     distance_months = next(
-        (
-            k
-            for k in range(61)
-            if first_notice in (add_months(end, -k), add_months(end, -k, keep_month_end=True))
-        ),
+        (k for k in range(61) if first_notice in (add_months(end, -k), add_months(end, -k, keep_month_end=True))),
         None,
     )
     distance_days = (end - first_notice).days

@@ -18,9 +18,9 @@ from procurement.contracts.model import ContractData, ContractOption, PlannedCon
 from procurement.errors import IntegrationError
 from procurement.ports import Directory
 from procurement.reminders.schedule import derive_schedule, plan_changes
-from procurement.shared.calendar import add_months, next_send_time
-from procurement.shared.calendar import OSLO
+from procurement.shared.calendar import OSLO, add_months, next_send_time
 from procurement.shared.jsonable import jsonable
+from procurement.shared.records import from_attributes
 from procurement.store.database import Store
 from procurement.store.tables import Competition, Contract, NeedsReport, Reminder, utcnow
 from procurement.store.unit_of_work import UnitOfWork
@@ -134,7 +134,9 @@ def from_row(row: Contract) -> ContractData:
         manager_aad_id=row.manager_aad_id,
         risk_level=row.risk_level,  # type: ignore[arg-type]
         controls=[
-            PlannedControl(kind=str(c["kind"]), due=date.fromisoformat(c["due"]), description=str(c.get("description", "")))
+            PlannedControl(
+                kind=str(c["kind"]), due=date.fromisoformat(c["due"]), description=str(c.get("description", ""))
+            )
             for c in row.controls
         ],
         archive_case_no=row.archive_case_no,
@@ -251,18 +253,25 @@ class Contracts:
         """A competition and its needs report, for registering its contract (innkjøpere)."""
         POLICY.check(actor, "register")
         async with self.store.session() as session:
-            found = (await session.execute(
-                sa.select(Competition, NeedsReport)
-                .join(NeedsReport, NeedsReport.id == Competition.needs_report_id)
-                .where(Competition.ref == ref)
-            )).first()
+            found = (
+                await session.execute(
+                    sa.select(Competition, NeedsReport)
+                    .join(NeedsReport, NeedsReport.id == Competition.needs_report_id)
+                    .where(Competition.ref == ref)
+                )
+            ).first()
         if found is None:
             raise NotFound(ref)
         competition, report = found
         return CompetitionInfo(
-            ref=competition.ref, title=competition.title, status=competition.status,
-            contract_ref=competition.contract_ref, needs_report_ref=report.ref,
-            category=report.category, estimated_value=report.estimated_value, form=dict(report.data or {}),
+            ref=competition.ref,
+            title=competition.title,
+            status=competition.status,
+            contract_ref=competition.contract_ref,
+            needs_report_ref=report.ref,
+            category=report.category,
+            estimated_value=report.estimated_value,
+            form=dict(report.data or {}),
         )
 
     async def _replan(self, session: AsyncSession, row: Contract, data: ContractData) -> dict[str, int]:
@@ -272,9 +281,7 @@ class Contracts:
         # Overdue reminders for the same deadline collapse to the latest: a contract
         # registered late gets one clear reminder, not three at once.
         planned = derive_schedule(data, today, collapse_overdue=True)
-        existing = list(
-            await session.scalars(sa.select(Reminder).where(Reminder.contract_id == row.id))
-        )
+        existing = list(await session.scalars(sa.select(Reminder).where(Reminder.contract_id == row.id)))
         plan = plan_changes(existing, planned)
         for reminder in plan.to_cancel:
             reminder.status = "cancelled"
@@ -386,18 +393,9 @@ class Contracts:
 
 def contract_view(row: Contract, today: date, *, entitled: bool) -> ContractView:
     deadline = next_deadline(from_row(row), today)
-    return ContractView(
-        external_ref=row.external_ref,
-        title=row.title,
-        supplier_name=row.supplier_name,
-        supplier_org_no=row.supplier_org_no,
-        category=row.category,
-        start_date=row.start_date,
-        end_date=row.end_date,
-        agreement_type=row.agreement_type,
-        manager_email=row.manager_email,
-        manager_aad_id=row.manager_aad_id,
-        risk_level=row.risk_level,
+    return from_attributes(
+        ContractView,
+        row,
         value_nok=row.value_nok if entitled else None,
         internal_notes=row.internal_notes if entitled else None,
         archive_case_no=row.archive_case_no if entitled else None,

@@ -270,10 +270,7 @@ def covering_agreements(
     facts: NeedsReportFacts, on: date, agreements: Iterable[FrameworkAgreementHit]
 ) -> list[FrameworkAgreementHit]:
     """Framework agreements of the report's category still in force on `on`."""
-    return [
-        a for a in agreements
-        if a.category == facts.category and (a.end_date is None or a.end_date >= on)
-    ]
+    return [a for a in agreements if a.category == facts.category and (a.end_date is None or a.end_date >= on)]
 
 
 class _Fill(dict[str, str]):
@@ -326,13 +323,15 @@ def assess(
         "category": dict(_CATEGORY_NAMES[report.category]),
         "eea_group": dict(_EEA_GROUP_NAMES[eea_id]),
     }
-    for name, tid in (("report_required", REPORT_REQUIRED), ("kgv", KGV), ("national", NATIONAL),
-                      ("eea", eea_id)):
+    for name, tid in (("report_required", REPORT_REQUIRED), ("kgv", KGV), ("national", NATIONAL), ("eea", eea_id)):
         amount = th.amount(tid)
         if amount is not None:
             values[name] = _both(format_nok, amount)
-    for name, tid in (("climate_weight", CLIMATE_MIN_WEIGHT), ("apprentice_months", APPRENTICE_MIN_MONTHS),
-                      ("apprentice_share", APPRENTICE_MIN_SHARE)):
+    for name, tid in (
+        ("climate_weight", CLIMATE_MIN_WEIGHT),
+        ("apprentice_months", APPRENTICE_MIN_MONTHS),
+        ("apprentice_share", APPRENTICE_MIN_SHARE),
+    ):
         amount = th.amount(tid)
         if amount is not None:
             values[name] = {lang: str(amount) for lang in LANGS}
@@ -380,12 +379,7 @@ def assess(
     elif works:
         b.add("serious_employer_works")
     min_months = th.amount(APPRENTICE_MIN_MONTHS)
-    if (
-        report.category in ("services", "works")
-        and eea
-        and min_months is not None
-        and report.total_months > min_months
-    ):
+    if report.category in ("services", "works") and eea and min_months is not None and report.total_months > min_months:
         b.add("apprentices_share" if APPRENTICE_MIN_SHARE in th else "apprentices_basic")
 
     # 6. Green procurement strategy.
@@ -407,5 +401,4 @@ def assess(
         if affects_staff(report):
             b.add("staff_representatives")
 
-    return Assessment(on=on, value=value, category=report.category, consequences=tuple(b.out),
-                      thresholds=th.amounts())
+    return Assessment(on=on, value=value, category=report.category, consequences=tuple(b.out), thresholds=th.amounts())

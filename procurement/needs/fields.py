@@ -38,6 +38,7 @@ def echo_limit(key: str) -> int:
     a re-shown form stays far below Teams' card size whatever was pasted."""
     return LIMITS.get(key, SHORT_FIELD_ECHO)
 
+
 # Labels in the catalogs: `service_area_<value>` (cards/locales).
 SERVICE_AREAS: tuple[str, ...] = (
     "helse_mestring",
@@ -83,4 +84,3 @@ NEEDS_REPORT_FIELDS: dict[str, FieldSpec] = {
 }
 
 # Field labels are in the catalogs: `nr_label_<field>` (cards/locales).
-

@@ -169,6 +169,7 @@ _MAX_INT_AS_TEXT = 10**50  # str() of larger ints is slow or refused (int_max_st
 
 # -- coercion (never raises) ----------------------------------------------------------------------
 
+
 def _as_text(value: object) -> str | Messages:
     """The submitted value as text (outer whitespace trimmed), or an error."""
     if value is None:

@@ -49,17 +49,49 @@ CLIMATE_MIN_WEIGHT = "climate_min_weight"
 APPRENTICE_MIN_MONTHS = "apprentice_min_months"
 APPRENTICE_MIN_SHARE = "apprentice_min_share"
 
-PLACEHOLDERS = frozenset({
-    "value", "report_required", "kgv", "national", "eea", "eea_group", "category",
-    "climate_weight", "apprentice_months", "apprentice_share", "agreements", "reason", "members",
-})
-TEMPLATE_KEYS = frozenset({
-    "framework_agreement", "below_reporting_threshold", "run_by_procurement", "kgv",
-    "kgv_mandatory", "doffin", "competition_strategy", "climate_weight", "ted", "lots_justify",
-    "lots_suggest", "wage_conditions", "serious_employer_works", "serious_employer_cleaning",
-    "apprentices_share", "apprentices_basic", "fossil_vehicles", "market_dialogue_requested",
-    "market_dialogue_consider", "faggruppe_missing", "faggruppe_proposed", "staff_representatives",
-})
+PLACEHOLDERS = frozenset(
+    {
+        "value",
+        "report_required",
+        "kgv",
+        "national",
+        "eea",
+        "eea_group",
+        "category",
+        "climate_weight",
+        "apprentice_months",
+        "apprentice_share",
+        "agreements",
+        "reason",
+        "members",
+    }
+)
+TEMPLATE_KEYS = frozenset(
+    {
+        "framework_agreement",
+        "below_reporting_threshold",
+        "run_by_procurement",
+        "kgv",
+        "kgv_mandatory",
+        "doffin",
+        "competition_strategy",
+        "climate_weight",
+        "ted",
+        "lots_justify",
+        "lots_suggest",
+        "wage_conditions",
+        "serious_employer_works",
+        "serious_employer_cleaning",
+        "apprentices_share",
+        "apprentices_basic",
+        "fossil_vehicles",
+        "market_dialogue_requested",
+        "market_dialogue_consider",
+        "faggruppe_missing",
+        "faggruppe_proposed",
+        "staff_representatives",
+    }
+)
 
 _CATEGORY_NAMES = {
     "goods": {"nb": "varer", "en": "goods"},
@@ -70,8 +102,20 @@ _EEA_GROUP_NAMES = {
     EEA_GOODS_SERVICES: {"nb": "varer og tjenester", "en": "goods and services"},
     EEA_WORKS: {"nb": "bygg og anlegg", "en": "building and construction works"},
 }
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December")
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 MAX_AGREEMENTS_LISTED = 3
 
 

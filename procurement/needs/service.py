@@ -25,6 +25,7 @@ from procurement.needs.model import NeedsReportInput, validate_needs_report
 from procurement.needs.record import DECISIONS, NeedsReport, can_decide, can_withdraw
 from procurement.needs.rules import RuleSet
 from procurement.shared.jsonable import jsonable
+from procurement.shared.records import from_attributes
 from procurement.shared.text import clean_text
 from procurement.store.database import Store
 from procurement.store.tables import Competition, Contract, Draft, SubmitRecord, utcnow
@@ -48,25 +49,7 @@ class DecisionOutcome:
 
 
 def to_record(row: NeedsReportRow) -> NeedsReport:
-    return NeedsReport(
-        ref=row.ref,
-        status=row.status,
-        submitter_aad_id=row.submitter_aad_id,
-        submitter_name=row.submitter_name,
-        title=row.title,
-        service_area=row.service_area,
-        category=row.category,
-        estimated_value=row.estimated_value,
-        data=dict(row.data or {}),
-        assessment=dict(row.assessment or {}),
-        created_at=row.created_at,
-        decided_by_name=row.decided_by_name,
-        decided_at=row.decided_at,
-        decision_note=row.decision_note,
-        competition_ref=row.competition_ref,
-        intake_conversation_id=row.intake_conversation_id,
-        intake_activity_id=row.intake_activity_id,
-    )
+    return from_attributes(NeedsReport, row, data=dict(row.data or {}), assessment=dict(row.assessment or {}))
 
 
 def _relations(actor: Actor, row: NeedsReportRow) -> set[Relation]:
@@ -267,9 +250,7 @@ class NeedsReports:
 
     async def withdraw(self, actor: Actor, ref: str) -> DecisionOutcome:
         async with self.store.unit_of_work(actor) as uow:
-            row = await uow.session.scalar(
-                sa.select(NeedsReportRow).where(NeedsReportRow.ref == ref).with_for_update()
-            )
+            row = await uow.session.scalar(sa.select(NeedsReportRow).where(NeedsReportRow.ref == ref).with_for_update())
             if row is None or not POLICY.granted(actor, "withdraw", _relations(actor, row)):
                 raise NotFound(ref)
             if not can_withdraw(row.status) or not await _claim(uow.session, row, "withdrawn"):

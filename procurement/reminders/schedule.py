@@ -109,9 +109,7 @@ def _slug(text: str) -> str:
     return slug[:40].rstrip("-") or "control"
 
 
-def derive_schedule(
-    contract: ContractData, today: date, *, collapse_overdue: bool = False
-) -> list[PlannedReminder]:
+def derive_schedule(contract: ContractData, today: date, *, collapse_overdue: bool = False) -> list[PlannedReminder]:
     """The reminders ``contract`` needs as of ``today``, sorted by due date (rules above).
 
     Raises ``ValueError`` if a reminder override cannot be read (validate first).
@@ -238,9 +236,7 @@ def plan_changes(existing: Iterable[E], new: Sequence[PlannedReminder]) -> Recon
     return ReconcilePlan(to_create, to_cancel, to_revive, to_reschedule, unchanged)
 
 
-def reconcile(
-    existing: Iterable[E], new: Sequence[PlannedReminder]
-) -> tuple[list[PlannedReminder], list[E]]:
+def reconcile(existing: Iterable[E], new: Sequence[PlannedReminder]) -> tuple[list[PlannedReminder], list[E]]:
     """``(to_create, to_cancel)``: new keys to insert, pending reminders to cancel.
 
     Keys present on both sides are left untouched, so nothing is sent twice. A stored

@@ -21,6 +21,7 @@ from procurement.contracts.service import Contracts, ContractView, contract_view
 from procurement.reminders.access import POLICY
 from procurement.reminders.schedule import ESCALATE_AFTER, SNOOZE
 from procurement.shared.calendar import OSLO
+from procurement.shared.records import from_attributes
 from procurement.store.database import Store
 from procurement.store.tables import Contract, Reminder, utcnow
 
@@ -68,13 +69,7 @@ class ReminderView:
 
 
 def reminder_view(row: Reminder) -> ReminderView:
-    return ReminderView(
-        id=row.id, kind=row.kind, due_date=row.due_date, target_date=row.target_date,
-        option_number=row.option_number, control_index=row.control_index, status=row.status,
-        answer=row.answer, answer_reason=row.answer_reason, answered_by=row.answered_by,
-        answered_at=row.answered_at, recipient_aad_id=row.recipient_aad_id,
-        escalation_reason=row.escalation_reason,
-    )
+    return from_attributes(ReminderView, row)
 
 
 @dataclass(frozen=True)
@@ -92,8 +87,9 @@ class Reminders:
         self.contracts = contracts or Contracts(store, working_hours=working_hours)
         self.working_hours = working_hours
 
-    async def _claim(self, where: sa.ColumnElement[bool], worker_id: str, limit: int, lease: timedelta,
-                     order: Any) -> list[DueReminder]:
+    async def _claim(
+        self, where: sa.ColumnElement[bool], worker_id: str, limit: int, lease: timedelta, order: Any
+    ) -> list[DueReminder]:
         now = utcnow()
         async with self.store.session() as session:
             stmt = (
@@ -122,24 +118,37 @@ class Reminders:
             )
             return [
                 DueReminder(
-                    id=r.id, kind=r.kind, due_date=r.due_date, target_date=r.target_date,
-                    option_number=r.option_number, control_index=r.control_index,
-                    recipient_aad_id=r.recipient_aad_id, contract_id=r.contract_id, contract_ref=ref,
-                    status=r.status, escalation_reason=r.escalation_reason, attempts=r.attempts,
+                    id=r.id,
+                    kind=r.kind,
+                    due_date=r.due_date,
+                    target_date=r.target_date,
+                    option_number=r.option_number,
+                    control_index=r.control_index,
+                    recipient_aad_id=r.recipient_aad_id,
+                    contract_id=r.contract_id,
+                    contract_ref=ref,
+                    status=r.status,
+                    escalation_reason=r.escalation_reason,
+                    attempts=r.attempts,
                 )
                 for r, ref in rows
             ]
 
-    async def claim_due(self, worker_id: str, limit: int = 50, lease: timedelta = timedelta(minutes=2),
-                        now: datetime | None = None) -> list[DueReminder]:
+    async def claim_due(
+        self, worker_id: str, limit: int = 50, lease: timedelta = timedelta(minutes=2), now: datetime | None = None
+    ) -> list[DueReminder]:
         now = now or utcnow()
         return await self._claim(
             sa.and_(Reminder.status == "pending", Reminder.send_after <= now),
-            worker_id, limit, lease, Reminder.send_after,
+            worker_id,
+            limit,
+            lease,
+            Reminder.send_after,
         )
 
-    async def claim_escalations(self, worker_id: str, limit: int = 50, lease: timedelta = timedelta(minutes=2),
-                                now: datetime | None = None) -> list[DueReminder]:
+    async def claim_escalations(
+        self, worker_id: str, limit: int = 50, lease: timedelta = timedelta(minutes=2), now: datetime | None = None
+    ) -> list[DueReminder]:
         now = now or utcnow()
         # Two claims, each served by an index (an OR of both made the databases scan the table).
         marked = await self._claim(Reminder.status == "escalate", worker_id, limit, lease, Reminder.send_after)
@@ -155,10 +164,14 @@ class Reminders:
     async def count_due(self, now: datetime | None = None) -> int:
         now = now or utcnow()
         async with self.store.session() as session:
-            return int(await session.scalar(
-                sa.select(sa.func.count()).select_from(Reminder)
-                .where(Reminder.status == "pending", Reminder.send_after <= now)
-            ) or 0)
+            return int(
+                await session.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(Reminder)
+                    .where(Reminder.status == "pending", Reminder.send_after <= now)
+                )
+                or 0
+            )
 
     async def _owned_update(self, reminder_id: int, worker_id: str, **values: object) -> bool:
         async with self.store.session() as session:
@@ -171,16 +184,24 @@ class Reminders:
 
     async def mark_delivered(self, reminder_id: int, worker_id: str, conversation_id: str, activity_id: str) -> bool:
         return await self._owned_update(
-            reminder_id, worker_id, status="delivered", delivered_at=utcnow(),
-            conversation_id=conversation_id, activity_id=activity_id, last_error=None, attempts=0,
-            answer=None, answer_reason=None,  # a snoozed reminder asks afresh (the audit log keeps the snooze)
+            reminder_id,
+            worker_id,
+            status="delivered",
+            delivered_at=utcnow(),
+            conversation_id=conversation_id,
+            activity_id=activity_id,
+            last_error=None,
+            attempts=0,
+            answer=None,
+            answer_reason=None,  # a snoozed reminder asks afresh (the audit log keeps the snooze)
         )
 
     async def release(self, reminder_id: int, worker_id: str, retry_at: datetime, error: str) -> bool:
         return await self._owned_update(reminder_id, worker_id, send_after=retry_at, last_error=error[:1000])
 
-    async def release_escalation(self, reminder_id: int, worker_id: str, error: str,
-                                 retry_at: datetime | None = None) -> bool:
+    async def release_escalation(
+        self, reminder_id: int, worker_id: str, error: str, retry_at: datetime | None = None
+    ) -> bool:
         """Keep the escalation for a later round; until `retry_at` no worker claims it."""
         return await self._owned_update(reminder_id, worker_id, last_error=error[:1000], claimed_until=retry_at)
 
@@ -193,8 +214,13 @@ class Reminders:
             result = await uow.session.execute(
                 sa.update(Reminder)
                 .where(Reminder.id == reminder_id, Reminder.claimed_by == worker_id)
-                .values(status="escalated", escalated_at=utcnow(), escalation_reason=reason[:400],
-                        claimed_by=None, claimed_until=None)
+                .values(
+                    status="escalated",
+                    escalated_at=utcnow(),
+                    escalation_reason=reason[:400],
+                    claimed_by=None,
+                    claimed_until=None,
+                )
             )
             if result.rowcount:  # type: ignore[attr-defined]
                 uow.audit("reminder.escalated", "reminder", str(reminder_id), {"reason": reason[:400]})
@@ -203,10 +229,13 @@ class Reminders:
     async def get(self, reminder_id: int) -> tuple[ReminderView, ContractView] | None:
         """For the reminder worker (the system): the reminder and its whole contract."""
         async with self.store.session() as session:
-            row = (await session.execute(
-                sa.select(Reminder, Contract).join(Contract, Contract.id == Reminder.contract_id)
-                .where(Reminder.id == reminder_id)
-            )).first()
+            row = (
+                await session.execute(
+                    sa.select(Reminder, Contract)
+                    .join(Contract, Contract.id == Reminder.contract_id)
+                    .where(Reminder.id == reminder_id)
+                )
+            ).first()
         if row is None:
             return None
         return reminder_view(row[0]), contract_view(row[1], self.contracts.today(), entitled=True)
@@ -216,10 +245,14 @@ class Reminders:
         causes: "extend option" records the answer and moves the contract's end together."""
         async with self.store.unit_of_work(actor) as uow:
             session = uow.session
-            found = (await session.execute(
-                sa.select(Reminder, Contract).join(Contract, Contract.id == Reminder.contract_id)
-                .where(Reminder.id == reminder_id).with_for_update()
-            )).first()
+            found = (
+                await session.execute(
+                    sa.select(Reminder, Contract)
+                    .join(Contract, Contract.id == Reminder.contract_id)
+                    .where(Reminder.id == reminder_id)
+                    .with_for_update()
+                )
+            ).first()
             if found is None or answer not in ANSWERS:
                 raise NotFound(str(reminder_id))
             reminder, contract = found
@@ -244,15 +277,16 @@ class Reminders:
                 # Comes back as a fresh reminder in seven days.
                 reminder.status = "pending"
                 back = now + SNOOZE
-                reminder.send_after = (
-                    send_after_for(back.astimezone(OSLO).date(), back) if self.working_hours else back
-                )
+                reminder.send_after = send_after_for(back.astimezone(OSLO).date(), back) if self.working_hours else back
                 reminder.delivered_at = None
             elif reminder.status in ("delivered", "escalated", "pending", "escalate"):
                 reminder.status = "answered" if reminder.status != "escalated" else "escalated"
-            uow.audit(f"reminder.{answer}", "reminder", str(reminder.id),
-                      {"contract": contract.external_ref, "kind": reminder.kind,
-                       "reason": reminder.answer_reason or ""})
+            uow.audit(
+                f"reminder.{answer}",
+                "reminder",
+                str(reminder.id),
+                {"contract": contract.external_ref, "kind": reminder.kind, "reason": reminder.answer_reason or ""},
+            )
             answered = reminder_view(reminder)
             if answer == "extend_option" and reminder.option_number:
                 await self.contracts.apply_option(uow, contract.external_ref, reminder.option_number)

@@ -46,9 +46,7 @@ _DASHES = re.compile("[\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d]")
 _APOSTROPHES = re.compile("[\u2019\u2018\u00b4\u0060\u02bc\u02b9\u2032]")
 _SPACES = re.compile(r"\s+")  # str patterns: \s covers NBSP, thin space, narrow NBSP …
 
-_APPROX = re.compile(
-    r"^(?:ca\.?|cirka|omtrent|omkring|anslagsvis|approx\.?|approximately|about|around|~)\s*"
-)
+_APPROX = re.compile(r"^(?:ca\.?|cirka|omtrent|omkring|anslagsvis|approx\.?|approximately|about|around|~)\s*")
 _EXCL_VAT = re.compile(
     r"\(?\s*(?:(?<![a-zæøå])(?:eks|ekskl|eksklusive|ex|excl|exkl|excluding|uten)\.?\s*|\+\s*)"
     r"(?:mva|moms|vat|merverdiavgift)(?![a-zæøå])\.?\s*\)?"
@@ -258,10 +256,8 @@ def parse_nok(value: str | int | float | Decimal, *, ore: Ore = "refuse") -> Par
     if len(s) > MAX_INPUT_CHARS:
         return _fail(
             "too_long",
-            f"Beløpet er for langt (over {MAX_INPUT_CHARS} tegn). Skriv bare tallet, for "
-            "eksempel 1 300 000.",
-            f"The amount is too long (over {MAX_INPUT_CHARS} characters). Type just the "
-            "number, e.g. 1 300 000.",
+            f"Beløpet er for langt (over {MAX_INPUT_CHARS} tegn). Skriv bare tallet, for eksempel 1 300 000.",
+            f"The amount is too long (over {MAX_INPUT_CHARS} characters). Type just the number, e.g. 1 300 000.",
         )
     s = _APPROX.sub("", s)
     s = _EXCL_VAT.sub(" ", s).strip()
@@ -271,8 +267,7 @@ def parse_nok(value: str | int | float | Decimal, *, ore: Ore = "refuse") -> Par
             "vat",
             "Oppgi verdien eksklusive merverdiavgift, for eksempel «1 000 000 eks. mva». "
             "Trekk fra mva hvis tallet ditt er med mva.",
-            "Give the value excluding VAT, e.g. “1 000 000 eks. mva”. "
-            "Subtract the VAT if your figure includes it.",
+            "Give the value excluding VAT, e.g. “1 000 000 eks. mva”. Subtract the VAT if your figure includes it.",
         )
     if _NEGATIVE.search(s):
         return _negative()
@@ -281,10 +276,8 @@ def parse_nok(value: str | int | float | Decimal, *, ore: Ore = "refuse") -> Par
         if _RANGE.search(s):
             return _fail(
                 "range",
-                "Oppgi ett beløp, ikke et spenn. Bruk det høyeste anslaget for hele perioden, "
-                "for eksempel 800 000.",
-                "Give one amount, not a range. Use the highest estimate for the whole period, "
-                "e.g. 800 000.",
+                "Oppgi ett beløp, ikke et spenn. Bruk det høyeste anslaget for hele perioden, for eksempel 800 000.",
+                "Give one amount, not a range. Use the highest estimate for the whole period, e.g. 800 000.",
             )
         return _fail(
             "invalid",
@@ -298,10 +291,8 @@ def parse_nok(value: str | int | float | Decimal, *, ore: Ore = "refuse") -> Par
         if unit:
             return _fail(
                 "invalid",
-                f"Vi forstod ikke beløpet: enheten står to ganger. Skriv for eksempel «{pre} 2,5» "
-                "eller «2,5 mill».",
-                f"We could not read the amount: the unit appears twice. Type e.g. “{pre} 2,5” "
-                "or “2,5 mill”.",
+                f"Vi forstod ikke beløpet: enheten står to ganger. Skriv for eksempel «{pre} 2,5» eller «2,5 mill».",
+                f"We could not read the amount: the unit appears twice. Type e.g. “{pre} 2,5” or “2,5 mill”.",
             )
         unit = pre
     split = _split(num, unit)
@@ -381,10 +372,8 @@ def _from_number(number: int | float | Decimal, ore: Ore) -> ParseResult:
 def _negative() -> ParseResult:
     return _fail(
         "negative",
-        "Beløpet kan ikke være negativt. Skriv anslått verdi som et positivt tall, for "
-        "eksempel 500 000.",
-        "The amount cannot be negative. Type the estimated value as a positive number, e.g. "
-        "500 000.",
+        "Beløpet kan ikke være negativt. Skriv anslått verdi som et positivt tall, for eksempel 500 000.",
+        "The amount cannot be negative. Type the estimated value as a positive number, e.g. 500 000.",
     )
 
 
@@ -393,10 +382,8 @@ def _checked(value: int) -> ParseResult:
     if value == 0:
         return _fail(
             "zero",
-            "Beløpet må være større enn 0 kr. Skriv anslått verdi for hele perioden, for "
-            "eksempel 500 000.",
-            "The amount must be more than NOK 0. Type the estimated value for the whole "
-            "period, e.g. 500 000.",
+            "Beløpet må være større enn 0 kr. Skriv anslått verdi for hele perioden, for eksempel 500 000.",
+            "The amount must be more than NOK 0. Type the estimated value for the whole period, e.g. 500 000.",
         )
     if value > MAX_NOK:
         return _too_large()

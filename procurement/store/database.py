@@ -193,9 +193,4 @@ def enqueue(
     not_before: datetime | None = None,
 ) -> None:
     """Append a side effect to the outbox in the caller's transaction."""
-    session.add(
-        OutboxItem(
-            kind=kind, idempotency_key=key, payload=payload, next_attempt_at=not_before or utcnow()
-        )
-    )
-
+    session.add(OutboxItem(kind=kind, idempotency_key=key, payload=payload, next_attempt_at=not_before or utcnow()))

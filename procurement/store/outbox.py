@@ -37,6 +37,7 @@ from procurement.errors import IntegrationError, PermanentError, TransientError,
 from procurement.shared.backoff import backoff
 from procurement.store.database import Store
 from procurement.store.effects import Effect, decode, kinds
+from procurement.store.rounds import run_rounds
 from procurement.store.tables import OutboxItem, utcnow
 
 log = logging.getLogger(__name__)
@@ -146,22 +147,14 @@ class OutboxWorker:
         except TransientError as later:
             # A throttle with Retry-After is the service pacing us, not a failed attempt.
             paced = later.retry_after is not None
-            delay = (
-                later.retry_after if later.retry_after is not None else self._backoff(row.attempts)
-            )
+            delay = later.retry_after if later.retry_after is not None else self._backoff(row.attempts)
             log.info("outbox %s %s: %s, again in %.1f s", row.kind, row.key, later.reason, delay)
             await self._reschedule(row, delay, later.summary(), count_attempt=not paced)
         except PermanentError as err:
-            log.error(
-                "outbox %s %s failed for good (%s): %s", row.kind, row.key, err.why, err.reason
-            )
+            log.error("outbox %s %s failed for good (%s): %s", row.kind, row.key, err.why, err.reason)
             await self._finish(row, "failed", f"{err.why}: {err.summary()}")
         except Exception as err:
-            error = (
-                f"{type(err).__name__}: {err}"
-                if not isinstance(err, IntegrationError)
-                else err.summary()
-            )
+            error = f"{type(err).__name__}: {err}" if not isinstance(err, IntegrationError) else err.summary()
             log.warning(
                 "outbox %s %s failed (attempt %d)",
                 row.kind,
@@ -171,9 +164,7 @@ class OutboxWorker:
             )
             if row.attempts + 1 >= self.max_attempts:
                 await self._finish(row, "failed", error)
-                log.error(
-                    "outbox %s %s gave up after %d attempts", row.kind, row.key, row.attempts + 1
-                )
+                log.error("outbox %s %s gave up after %d attempts", row.kind, row.key, row.attempts + 1)
             else:
                 await self._reschedule(row, self._backoff(row.attempts), error)
         else:
@@ -182,9 +173,7 @@ class OutboxWorker:
     def _backoff(self, attempts: int) -> float:
         return backoff(attempts, base=self.base_backoff, cap=self.max_backoff)
 
-    async def _reschedule(
-        self, row: Claimed, delay: float, error: str, count_attempt: bool = True
-    ) -> None:
+    async def _reschedule(self, row: Claimed, delay: float, error: str, count_attempt: bool = True) -> None:
         async with self.store.session() as session:
             await session.execute(
                 sa.update(OutboxItem)
@@ -213,20 +202,15 @@ class OutboxWorker:
             )
 
     async def run_forever(self, poll_seconds: float = 2.0) -> None:
-        while True:
+        async def idle() -> None:
+            # A turn that queued an effect sets `wakeup`; otherwise poll.
+            self.wakeup.clear()
             try:
-                handled = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox worker %s: claim failed", self.worker_id)
-                handled = 0
-            if handled == 0:
-                self.wakeup.clear()
-                try:
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=poll_seconds)
-                except TimeoutError:
-                    pass
+                await asyncio.wait_for(self.wakeup.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass
+
+        await run_rounds(self.run_once, idle, f"outbox worker {self.worker_id}")
 
 
 class SentMessages:
@@ -246,9 +230,7 @@ class SentMessages:
     async def get(self, effect: Effect) -> str | None:
         async with self.store.session() as session:
             found = await session.scalar(
-                sa.select(OutboxItem.message_id).where(
-                    OutboxItem.idempotency_key == self._key(effect)
-                )
+                sa.select(OutboxItem.message_id).where(OutboxItem.idempotency_key == self._key(effect))
             )
         return found or None
 

@@ -63,7 +63,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-
 def missing(what: str) -> None:
     """Skip when a part is missing, but fail under `./dev test` (INNKJOP_REQUIRE_E2E=1), which
     installs every part: an end-to-end test must not pass in CI by not running."""
@@ -112,9 +111,7 @@ PlaygroundFactory = Callable[..., Awaitable[Playground]]
 
 
 @pytest.fixture
-async def bot_factory(
-    e2e_artifacts: Path, unused_port: Callable[[], int]
-) -> AsyncIterator[BotFactory]:
+async def bot_factory(e2e_artifacts: Path, unused_port: Callable[[], int]) -> AsyncIterator[BotFactory]:
     """Start bots: `await bot_factory(command=None, env=None, name="bot", port=None, ...)`.
 
     `command` defaults to `python app.py` in the repo root; `env` is layered over the
@@ -147,17 +144,13 @@ async def bot_factory(
 
 
 @pytest.fixture
-async def playground_for(
-    e2e_artifacts: Path, unused_port: Callable[[], int]
-) -> AsyncIterator[PlaygroundFactory]:
+async def playground_for(e2e_artifacts: Path, unused_port: Callable[[], int]) -> AsyncIterator[PlaygroundFactory]:
     """Start Playgrounds: `await playground_for(bot_or_port, name="playground", ...)`."""
     if not PLAYGROUND_BIN.exists():
         missing(f"{PLAYGROUND_BIN} missing (npm ci)")
     started: list[Playground] = []
 
-    async def start(
-        bot: BotProcess | int | str, *, name: str = "playground", **kwargs: Any
-    ) -> Playground:
+    async def start(bot: BotProcess | int | str, *, name: str = "playground", **kwargs: Any) -> Playground:
         kwargs.setdefault("port", unused_port())
         pg = Playground(bot, name=name, artifacts_dir=e2e_artifacts, **kwargs)
         started.append(pg)
@@ -186,9 +179,7 @@ async def browser() -> AsyncIterator[Any]:
         missing(f"{CHROMIUM} not installed")
     playwright_api = playwright_async_api()
     async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -254,9 +245,7 @@ def app_env_overrides() -> dict[str, str | None]:
 
 
 @pytest.fixture(scope="module")
-def app_env(
-    app_data_dir: Path, app_env_overrides: Mapping[str, str | None]
-) -> dict[str, str | None]:
+def app_env(app_data_dir: Path, app_env_overrides: Mapping[str, str | None]) -> dict[str, str | None]:
     """The environment layered over os.environ for `python app.py` (and product CLIs)."""
     return {**APP_ENV, "DATA_DIR": str(app_data_dir), **app_env_overrides}
 
@@ -266,9 +255,7 @@ def app_database_path(data_dir: Path) -> Path:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def app_bot(
-    app_env: dict[str, str | None], module_artifacts: Path
-) -> AsyncIterator[BotProcess]:
+async def app_bot(app_env: dict[str, str | None], module_artifacts: Path) -> AsyncIterator[BotProcess]:
     """`python app.py` (local mode, temporary SQLite DATA_DIR) for one test module."""
     bot = BotProcess(env=app_env, name="bot", artifacts_dir=module_artifacts, startup_timeout=60.0)
     await bot.start()
@@ -298,9 +285,7 @@ async def app_browser() -> AsyncIterator[Any]:
         missing(f"{CHROMIUM} not installed")
     playwright_api = playwright_async_api()
     async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

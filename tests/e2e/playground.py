@@ -326,9 +326,7 @@ def find_action(card: Mapping[str, Any] | None, title_or_verb: str) -> dict[str,
         )
         if title_or_verb in keys:
             return action
-    available = [
-        f"{a.get('type')}(title={a.get('title')!r}, verb={a.get('verb')!r})" for a in actions
-    ]
+    available = [f"{a.get('type')}(title={a.get('title')!r}, verb={a.get('verb')!r})" for a in actions]
     raise LookupError(f"no action {title_or_verb!r} in card; actions: {available}")
 
 
@@ -414,9 +412,7 @@ def action_payload(
             if element.get("isRequired") and element.get("id") and not values.get(element["id"])
         ]
         if missing:
-            raise ValueError(
-                f"required inputs {missing} have no value; the Playground would not send this"
-            )
+            raise ValueError(f"required inputs {missing} have no value; the Playground would not send this")
     payload.update(values)
     return payload
 
@@ -451,8 +447,7 @@ class BotMessage:
         return [
             a["content"]
             for a in self.attachments
-            if str(a.get("contentType", "")).lower() == ADAPTIVE_CARD
-            and isinstance(a.get("content"), dict)
+            if str(a.get("contentType", "")).lower() == ADAPTIVE_CARD and isinstance(a.get("content"), dict)
         ]
 
     @property
@@ -734,12 +729,7 @@ class Playground:
         if item.get("activityName") == "createConversation":
             members = request.get("members") or []
             chat_id = response_body.get("id")
-            if (
-                chat_id
-                and not request.get("isGroup")
-                and members
-                and members[0].get("id") != self.current_user_id
-            ):
+            if chat_id and not request.get("isGroup") and members and members[0].get("id") != self.current_user_id:
                 self.hidden_conversations.add(chat_id)
             return
         conversation = item.get("conversationId") or ""
@@ -1039,10 +1029,7 @@ class Playground:
         mentions: list[dict[str, Any]] = []
         if mention:
             text, mentions = self._mention(text)
-        if (
-            sender["id"] == self.current_user_id
-            and conversation_id not in self.hidden_conversations
-        ):
+        if sender["id"] == self.current_user_id and conversation_id not in self.hidden_conversations:
             body: dict[str, Any] = {
                 "from": {"id": sender["id"]},
                 "text": text,
@@ -1060,9 +1047,7 @@ class Playground:
             }
             for m in mentions
         ]
-        entities.append(
-            {"type": "clientInfo", "locale": "en-US", "country": "US", "platform": "Web"}
-        )
+        entities.append({"type": "clientInfo", "locale": "en-US", "country": "US", "platform": "Web"})
         overrides: dict[str, Any] = {
             "type": "message",
             "text": text,
@@ -1180,9 +1165,7 @@ class Playground:
         conversation = conversation_id or self.personal_chat_id
         await self._request("POST", f"/_debug/conversation/{conversation}/installation", {})
 
-    async def activity_template(
-        self, conversation_id: str, activity_type: str | None = None
-    ) -> dict[str, Any]:
+    async def activity_template(self, conversation_id: str, activity_type: str | None = None) -> dict[str, Any]:
         """`GET /_internal/v1/customActivities/template?conversationId=…&type=…`.
 
         Types: install, uninstall, botAdded, userAdded, botRemoved, userRemoved,

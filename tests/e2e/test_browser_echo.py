@@ -44,9 +44,7 @@ async def test_type_hei_in_the_web_ui(echo_playground: Playground, browser: Any)
         await page.keyboard.press("Enter")
         card = await pg.next_message(lambda m: m.card is not None)
         await page.get_by_role("button", name="Execute").click()
-        await page.get_by_text("echo: execute echo.execute", exact=False).first.wait_for(
-            timeout=15_000
-        )
+        await page.get_by_text("echo: execute echo.execute", exact=False).first.wait_for(timeout=15_000)
         invoke = next(i for i in pg.log_items if i.get("activityName") == "invoke")
         sent = invoke["request"]["body"]
         assert sent["name"] == "adaptiveCard/action"

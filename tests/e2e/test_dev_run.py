@@ -47,10 +47,7 @@ _REMOVE = (
 )
 
 # Start `./dev run` as a terminal would: SIGINT at its default even if ours is ignored.
-_LAUNCH = (
-    "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv('./dev', ['./dev', 'run'])"
-)
+_LAUNCH = "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv('./dev', ['./dev', 'run'])"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

@@ -121,15 +121,11 @@ async def test_opening_the_personal_chat_greets_with_the_welcome_card(
     await pg.open_personal_chat()  # installationUpdate + conversationUpdate, as the web UI does
     assert_welcome_nb(await next_card(pg))
     # Teams sends both events on install; the user should be greeted once, not twice.
-    await pg.expect_no_message(
-        lambda m: m.card is not None, timeout=2.0, conversation_id=pg.personal_chat_id
-    )
+    await pg.expect_no_message(lambda m: m.card is not None, timeout=2.0, conversation_id=pg.personal_chat_id)
 
 
 @pytest.mark.parametrize("text", ["asdf", '${x} {"a": "b"} **fett** 🚀'])
-async def test_unknown_or_hostile_text_gets_the_help_card(
-    app_playground: Playground, text: str
-) -> None:
+async def test_unknown_or_hostile_text_gets_the_help_card(app_playground: Playground, text: str) -> None:
     pg = app_playground
     await kari_says(pg, text)
     reply = await next_card(pg)
@@ -144,9 +140,7 @@ async def test_unknown_verb_gets_an_unknown_action_card(app_playground: Playgrou
     welcome = await next_card(pg, "Innkjøpsassistenten")
     assert welcome.message_id
     # An old card's button: the verb is no longer known. Must be a card, not HTTP 502.
-    result = await pg.invoke(
-        pg.personal_chat_id, welcome.message_id, "old.removed_verb", {"x": "1"}, from_id=KARI
-    )
+    result = await pg.invoke(pg.personal_chat_id, welcome.message_id, "old.removed_verb", {"x": "1"}, from_id=KARI)
     assert result.card is not None
     text = card_text(result.card)
     assert "Ukjent handling" in text

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from procurement.shared.calendar import OSLO
 
 import pytest
 import pytest_asyncio
 
+from procurement.shared.calendar import OSLO
 from tests.e2e.conftest import INGRID, INTAKE_CHANNEL, KARI, missing
 from tests.e2e.playground import PLAYGROUND_BIN, REPO_ROOT, BotProcess, Playground, card_text
 
@@ -42,9 +42,7 @@ def config_with_current_user(text: str, aad_id: str) -> str:
     among `users` (the Playground needs exactly five of them), and their own personal chat."""
     current = re.search(r"^currentUser:\n((?:  .*\n)+)", text, re.M)
     assert current, "no currentUser in the yml"
-    entry = re.search(
-        rf"^  - (id: .*\n(?:    .*\n)*?    aadObjectId: {re.escape(aad_id)}\n(?:    .*\n)*)", text, re.M
-    )
+    entry = re.search(rf"^  - (id: .*\n(?:    .*\n)*?    aadObjectId: {re.escape(aad_id)}\n(?:    .*\n)*)", text, re.M)
     assert entry, f"{aad_id} is not among the yml's users"
     fields = [line.removeprefix("    ") for line in ("    " + entry.group(1)).splitlines()]
     old = current.group(1).splitlines()
@@ -135,8 +133,9 @@ async def test_needs_report_clicked_through_two_web_clients(
         added = await ingrid_pg.activity_template(ingrid_pg.team_id, "botAdded")
         await ingrid_pg.send_activity(added)
         await ingrid_pg.wait_for_exchange(
-            lambda item: ((item.get("request") or {}).get("body") or {}).get("conversation", {}).get("id")
-            == ingrid_pg.team_id
+            lambda item: (
+                ((item.get("request") or {}).get("body") or {}).get("conversation", {}).get("id") == ingrid_pg.team_id
+            )
         )
 
         # -- Kari: open the form from the message box ---------------------------------
@@ -177,9 +176,12 @@ async def test_needs_report_clicked_through_two_web_clients(
         posted = await ingrid_pg.next_message(ref, timeout=20, conversation_id=INTAKE_CHANNEL)
         assert "Venter på behandling" in card_text(posted.card)
         await ingrid.get_by_role("treeitem", name="Innkjøp - Behovsmeldinger").click()
-        intake = ingrid.locator(".ac-adaptiveCard").filter(has_text=ref).filter(
-            has=ingrid.get_by_role("button", name="Godkjenn")
-        ).last
+        intake = (
+            ingrid.locator(".ac-adaptiveCard")
+            .filter(has_text=ref)
+            .filter(has=ingrid.get_by_role("button", name="Godkjenn"))
+            .last
+        )
         await intake.wait_for(timeout=15_000)
         intake_text = await intake.inner_text()
         assert "Venter på behandling" in intake_text and "Kari Nordmann" in intake_text

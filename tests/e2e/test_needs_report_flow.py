@@ -6,10 +6,10 @@ listed → the signed contract registered from the competition. Plus the draft. 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from procurement.shared.calendar import OSLO
 
 import pytest
 
+from procurement.shared.calendar import OSLO
 from tests.e2e.conftest import INGRID, INTAKE_CHANNEL, NINA
 from tests.e2e.playground import (
     BotMessage,
@@ -20,27 +20,10 @@ from tests.e2e.playground import (
     field_messages,
     find_input,
 )
+from tests.needs_forms import FORM_FIELDS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-FORM_FIELDS = [
-    "title",
-    "need",
-    "service_area",
-    "estimated_value",
-    "value_basis",
-    "category",
-    "cpv",
-    "agreement_type",
-    "start_date",
-    "duration_months",
-    "option_months",
-    "replaces_contract",
-    "budget_secured",
-    "faggruppe",
-    "risk_notes",
-    "innovation",
-]
 
 TITLE = "Transport av hjelpemidler til hjemmeboende"
 NEED = (
@@ -71,9 +54,7 @@ def valid_inputs() -> dict[str, str]:
 
 
 def is_form(message: BotMessage) -> bool:
-    return message.card is not None and any(
-        i.get("id") == "estimated_value" for i in card_inputs(message.card)
-    )
+    return message.card is not None and any(i.get("id") == "estimated_value" for i in card_inputs(message.card))
 
 
 async def open_form(pg: Playground) -> BotMessage:
@@ -184,9 +165,7 @@ async def test_needs_report_journey(app_playground: Playground) -> None:
     assert competition in decided
     assert button_titles(result.card) == []  # decided: no more buttons
     # Everyone in the channel sees the new card: the bot edited the message.
-    updated = await pg.next_message(
-        "Godkjent av Ingrid Haugen", conversation_id=intake_channel, event="updateMessage"
-    )
+    updated = await pg.next_message("Godkjent av Ingrid Haugen", conversation_id=intake_channel, event="updateMessage")
     assert updated.message_id == intake.message_id
     assert competition in updated.all_text
     assert button_titles(updated.card) == []
@@ -232,11 +211,18 @@ async def test_needs_report_journey(app_playground: Playground) -> None:
     assert prefilled["title"] == TITLE and prefilled["value_nok"] == "1300000"
     assert prefilled["options"] == "24 mnd" and prefilled["start_date"] and prefilled["end_date"]
     end = datetime.strptime(str(prefilled["end_date"]), "%d.%m.%Y").date()
-    result = await pg.click(contract_form, "Lagre kontrakt", {
-        "external_ref": "KAV-2027-0007", "supplier_name": "Hjelpemiddeltransport AS",
-        "supplier_org_no": "974760673", "manager": "kari.nordmann@kommune.example.no",
-        "option_notice": (end - timedelta(days=90)).strftime("%d.%m.%Y"),
-    }, INGRID)
+    result = await pg.click(
+        contract_form,
+        "Lagre kontrakt",
+        {
+            "external_ref": "KAV-2027-0007",
+            "supplier_name": "Hjelpemiddeltransport AS",
+            "supplier_org_no": "974760673",
+            "manager": "kari.nordmann@kommune.example.no",
+            "option_notice": (end - timedelta(days=90)).strftime("%d.%m.%Y"),
+        },
+        INGRID,
+    )
     assert result is not None and result.card is not None
     saved = card_text(result.card)
     assert "Kontrakt KAV-2027-0007 er registrert" in saved

@@ -86,9 +86,7 @@ async def test_card_execute_and_submit(echo_playground: Playground) -> None:
 
     result = await pg.click(message, "Execute", {"note": "notat"})
     assert result is not None and result.card is not None
-    assert 'echo: execute echo.execute {"note": "notat", "source": "card"}' in card_text(
-        result.card
-    )
+    assert 'echo: execute echo.execute {"note": "notat", "source": "card"}' in card_text(result.card)
 
     assert await pg.click(message, "Submit", {"note": "n2"}, from_id=KARI) is None
     reply = await pg.next_message("echo: submit")
@@ -99,13 +97,9 @@ async def test_card_execute_and_submit(echo_playground: Playground) -> None:
 
     # Raw calls with a second user in the group chat: invoke and submit carry from.id.
     await pg.send_text(pg.group_chat_id, "card")
-    group_card = await pg.next_message(
-        lambda m: m.card is not None, conversation_id=pg.group_chat_id
-    )
+    group_card = await pg.next_message(lambda m: m.card is not None, conversation_id=pg.group_chat_id)
     assert group_card.message_id
-    result = await pg.invoke(
-        pg.group_chat_id, group_card.message_id, "echo.execute", {"x": "1"}, from_id=INGRID
-    )
+    result = await pg.invoke(pg.group_chat_id, group_card.message_id, "echo.execute", {"x": "1"}, from_id=INGRID)
     assert result.type == "application/vnd.microsoft.card.adaptive"
     assert "echo.execute" in card_text(result.card)
     exchange = next(item for item in reversed(pg.log_items) if item.get("activityName") == "invoke")
@@ -130,9 +124,7 @@ async def test_custom_activities(echo_playground: Playground) -> None:
     assert sent["type"] == "installationUpdate"
     await pg.next_message("echo: installationUpdate add")
 
-    await pg.custom_activity(
-        "userAdded", pg.team_id, from_id=INGRID, membersAdded=[pg.account("Nina")]
-    )
+    await pg.custom_activity("userAdded", pg.team_id, from_id=INGRID, membersAdded=[pg.account("Nina")])
     reply = await pg.next_message("echo: conversationUpdate added=29:nina-olsen-a6")
     assert reply.in_conversation(pg.team_id)
 
@@ -140,9 +132,7 @@ async def test_custom_activities(echo_playground: Playground) -> None:
     await pg.next_message(f"added={pg.bot_id}")
 
 
-async def test_bot_restart_keeps_playground(
-    echo_bot: BotProcess, echo_playground: Playground
-) -> None:
+async def test_bot_restart_keeps_playground(echo_bot: BotProcess, echo_playground: Playground) -> None:
     pg = echo_playground
     await echo_bot.restart()
     await pg.send_text(pg.personal_chat_id, "etter omstart")

@@ -17,10 +17,10 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from procurement.shared.calendar import OSLO
 
 import pytest
 
+from procurement.shared.calendar import OSLO
 from tests.e2e.conftest import KARI, app_database_path
 from tests.e2e.playground import (
     REPO_ROOT,
@@ -147,9 +147,7 @@ async def test_option_reminder_snooze_and_new_needs_report(
         assert message.event == "createMessage"
         assert message.message_id
         text = card_text(message.card)
-        assert f"Skal opsjon 1 utløses? Fristen for å varsle leverandøren er {nb_date(notice)}" in (
-            text
-        )
+        assert f"Skal opsjon 1 utløses? Fristen for å varsle leverandøren er {nb_date(notice)}" in (text)
         assert f"Avtalenummer: {ref}" in text
         assert f"Leverandør: {supplier}" in text
         assert button_titles(message.card) == [
@@ -159,9 +157,7 @@ async def test_option_reminder_snooze_and_new_needs_report(
             "Påminn om 7 dager",
         ]
     # One reminder per contract is due now (the option's 3-month notice), nothing else.
-    await pg.expect_no_message(
-        lambda m: m.card is not None and "Opsjon" in m.all_text, 2.0, conversation_id=kari_chat
-    )
+    await pg.expect_no_message(lambda m: m.card is not None and "Opsjon" in m.all_text, 2.0, conversation_id=kari_chat)
     for ref in (SNOOZED[0], RENEWED[0]):
         delivered = [r for r in reminder_rows(db_path, ref) if r["status"] == "delivered"]
         assert [r["kind"] for r in delivered] == ["option_notice_3m"]
@@ -183,9 +179,7 @@ async def test_option_reminder_snooze_and_new_needs_report(
     assert abs(send_after - expected) < timedelta(minutes=5), (send_after, expected)
     # The message itself shows the answer too (the bot edits it), and no new reminder
     # comes straight back.
-    edited = await pg.next_message(
-        is_reminder_for(SNOOZED[1]), conversation_id=kari_chat, event="updateMessage"
-    )
+    edited = await pg.next_message(is_reminder_for(SNOOZED[1]), conversation_id=kari_chat, event="updateMessage")
     assert edited.message_id == first.message_id
     assert "påminnes om 7 dager" in edited.all_text
     await pg.expect_no_message(

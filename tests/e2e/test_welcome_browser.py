@@ -13,9 +13,7 @@ from tests.e2e.playground import ARTIFACTS_ROOT, Playground, card_inputs
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def test_welcome_card_and_needs_report_form_in_the_web_ui(
-    app_playground: Playground, app_browser: Any
-) -> None:
+async def test_welcome_card_and_needs_report_form_in_the_web_ui(app_playground: Playground, app_browser: Any) -> None:
     pg = app_playground
     page = await app_browser.new_page(viewport={"width": 1400, "height": 1000}, locale="nb-NO")
     outside: list[str] = []
@@ -67,9 +65,7 @@ async def test_welcome_card_and_needs_report_form_in_the_web_ui(
         assert "Tittel" in form_text
         assert "Anslått verdi i kroner" in form_text
         assert await form.last.get_by_role("button", name="Lagre utkast").is_visible()
-        invoke = next(
-            item for item in reversed(pg.log_items) if item.get("activityName") == "invoke"
-        )
+        invoke = next(item for item in reversed(pg.log_items) if item.get("activityName") == "invoke")
         assert invoke["request"]["body"]["value"]["action"]["verb"] == "needs_report.open"
         value = (invoke.get("response") or {}).get("body") or {}
         assert value.get("type") == "application/vnd.microsoft.card.adaptive"

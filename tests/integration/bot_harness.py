@@ -12,19 +12,21 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
-from procurement.shared.calendar import OSLO
 
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 import app as app_module
+from procurement.shared.calendar import OSLO
 from procurement.store.tables import (
     AuditEntry,
     NeedsReport,
     OutboxItem,
 )
+from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub, card_texts
+from tests.needs_forms import FORM_FIELDS as FORM_FIELDS  # re-exported: the harness tests assert the card against it
 
 TENANT = "9a3c1f0e-5b7d-4c2a-8e1f-0d2b3c4a5e6f"
 KARI = "7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"  # melder (submitter)
@@ -37,11 +39,6 @@ INTAKE = "19:innkjop-intake@thread.tacv2"
 BOT_ID = "28:bot-app-id"
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 
-FORM_FIELDS = [
-    "title", "need", "service_area", "estimated_value", "value_basis", "category", "cpv",
-    "agreement_type", "start_date", "duration_months", "option_months", "replaces_contract",
-    "budget_secured", "faggruppe", "risk_notes", "innovation",
-]
 
 USERS = {
     KARI: ("Kari Nordmann", KARI_CHAT),
@@ -50,6 +47,7 @@ USERS = {
 }
 
 _ids = itertools.count(1)
+
 
 def today() -> date:
     return datetime.now(OSLO).date()
@@ -181,8 +179,9 @@ class Bot:
         self.store = self.runtime.store
 
     async def post(self, act: dict[str, Any]) -> tuple[int, Any]:
-        resp = await self.client.post("/api/messages", data=json.dumps(act),
-                                      headers={"Content-Type": "application/json"})
+        resp = await self.client.post(
+            "/api/messages", data=json.dumps(act), headers={"Content-Type": "application/json"}
+        )
         raw = await resp.read()
         try:
             body = json.loads(raw) if raw else None
@@ -217,13 +216,18 @@ class Bot:
             data["token"] = token
         return await self.invoke("needs_report.submit", data, user=user)
 
-    async def decide(self, verb: str, ref: str, *, user: str = INGRID, note: str = "",
-                     reply_to: str | None = None) -> dict[str, Any]:
+    async def decide(
+        self, verb: str, ref: str, *, user: str = INGRID, note: str = "", reply_to: str | None = None
+    ) -> dict[str, Any]:
         """Press a decision button on the intake card in the intake channel."""
         report = await self.report(ref)
         data = {"verb": verb, "ref": ref, "decision_note": note, "token": uuid.uuid4().hex}
         return await self.invoke(
-            verb, data, user=user, conversation=INTAKE, conversation_type="channel",
+            verb,
+            data,
+            user=user,
+            conversation=INTAKE,
+            conversation_type="channel",
             replyToId=reply_to if reply_to is not None else (report.intake_activity_id or "intake-msg"),
         )
 
@@ -273,3 +277,5 @@ def ref_in(card: dict[str, Any]) -> str:
 
 
 BotFactory = Callable[..., Awaitable[Bot]]
+# The `serve_app` fixture (conftest.py): settings → a client of the running app.
+AppServer = Callable[[Settings], Awaitable[TestClient]]

@@ -11,7 +11,7 @@ import app as app_module
 from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub, adaptive_cards
-from tests.integration.bot_harness import INGRID, INTAKE, KARI, OLA, Bot, BotFactory
+from tests.integration.bot_harness import INGRID, INTAKE, KARI, OLA, AppServer, Bot, BotFactory
 
 
 @pytest.fixture
@@ -27,9 +27,26 @@ async def stub() -> AsyncIterator[ConnectorStub]:
 
 
 @pytest.fixture
-async def start_bot(stub: ConnectorStub, make_settings: Callable[..., Settings]) -> AsyncIterator[BotFactory]:
+async def serve_app() -> AsyncIterator[AppServer]:
+    """`await serve_app(settings)` → a client of `app.build_app(settings)` on a TestServer; all closed after."""
     clients: list[TestClient] = []
 
+    async def serve(settings: Settings) -> TestClient:
+        client = TestClient(TestServer(await app_module.build_app(settings), host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    try:
+        yield serve
+    finally:
+        # Closing the client runs the app's cleanup, which closes its store.
+        for client in reversed(clients):
+            await client.close()
+
+
+@pytest.fixture
+async def start_bot(serve_app: AppServer, stub: ConnectorStub, make_settings: Callable[..., Settings]) -> BotFactory:
     async def start(db_url: str, **env: str | None) -> Bot:
         settings = make_settings(
             DATABASE_URL=db_url,
@@ -37,17 +54,9 @@ async def start_bot(stub: ConnectorStub, make_settings: Callable[..., Settings])
             INTAKE_CHANNEL_ID=INTAKE,
             **env,
         )
-        web_app = await app_module.build_app(settings)
-        client = TestClient(TestServer(web_app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return Bot(client, stub)
+        return Bot(await serve_app(settings), stub)
 
-    try:
-        yield start
-    finally:
-        for client in reversed(clients):
-            await client.close()
+    return start
 
 
 @pytest.fixture

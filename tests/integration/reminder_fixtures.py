@@ -13,12 +13,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from procurement.shared.calendar import OSLO
 
 import sqlalchemy as sa
 
 from procurement.contracts.model import ContractData, ContractOption
 from procurement.contracts.service import Contracts
+from procurement.shared.calendar import OSLO
 from procurement.store.database import Store
 from procurement.store.tables import Contract, ConversationRef, Reminder, User
 from tests.cardcheck import shown_card
@@ -81,9 +81,7 @@ async def _insert_chunked(store: Store, table: Any, rows: Sequence[dict[str, Any
             await session.execute(sa.insert(table), list(rows[start : start + CHUNK]))
 
 
-async def seed_people(
-    store: Store, service_url: str, aad_ids: Iterable[str], *, channel: bool = True
-) -> None:
+async def seed_people(store: Store, service_url: str, aad_ids: Iterable[str], *, channel: bool = True) -> None:
     """Users with a personal chat with the bot (installed), plus the follow-up channel."""
     now = datetime.now(UTC)
     ids = list(aad_ids)
@@ -124,9 +122,7 @@ async def seed_people(
                 "tenant_id": TENANT,
                 "team_id": PROCUREMENT_TEAM,
                 "user_aad_id": None,
-                "reference": reference_for(
-                    service_url, FOLLOWUP_CHANNEL, conversation_type="channel"
-                ),
+                "reference": reference_for(service_url, FOLLOWUP_CHANNEL, conversation_type="channel"),
                 "installed": True,
                 "updated_at": now - timedelta(days=1),
             }
@@ -215,9 +211,7 @@ async def bulk_due_reminders(
             ref: cid
             for ref, cid in (
                 await session.execute(
-                    sa.select(Contract.external_ref, Contract.id).where(
-                        Contract.external_ref.like(f"{prefix}-%")
-                    )
+                    sa.select(Contract.external_ref, Contract.id).where(Contract.external_ref.like(f"{prefix}-%"))
                 )
             ).tuples()
         }
@@ -258,11 +252,7 @@ def reminder_ids_of(card: Any) -> set[int]:
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             data = node.get("data")
-            if (
-                node.get("type") == "Action.Execute"
-                and isinstance(data, dict)
-                and "reminder" in data
-            ):
+            if node.get("type") == "Action.Execute" and isinstance(data, dict) and "reminder" in data:
                 found.add(int(data["reminder"]))
             for value in node.values():
                 walk(value)
@@ -387,14 +377,10 @@ async def bulk_register(
                             now + timedelta(minutes=rnd.randint(60, 60 * 24 * 365 * 3)),
                         )
                     else:
-                        status = rnd.choice(
-                            ("delivered", "answered", "answered", "escalated", "cancelled")
-                        )
+                        status = rnd.choice(("delivered", "answered", "answered", "escalated", "cancelled"))
                         # Delivered and not answered for a week would have been escalated.
                         days = (1, 6) if status == "delivered" else (8, 730)
-                        at = now - timedelta(
-                            minutes=rnd.randint(60 * 24 * days[0], 60 * 24 * days[1])
-                        )
+                        at = now - timedelta(minutes=rnd.randint(60 * 24 * days[0], 60 * 24 * days[1]))
                     counts[status if not (status == "pending" and at <= now) else "due"] += 1
                     reminders.append(
                         {
@@ -408,9 +394,7 @@ async def bulk_register(
                             "attempts": 0,
                             "recipient_aad_id": r["manager_aad_id"],
                             "created_at": now,
-                            "delivered_at": at
-                            if status in ("delivered", "answered", "escalated")
-                            else None,
+                            "delivered_at": at if status in ("delivered", "answered", "escalated") else None,
                             "answer": "not_relevant" if status == "answered" else None,
                         }
                     )

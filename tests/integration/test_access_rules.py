@@ -37,8 +37,14 @@ PRICE = "4 321 000"
 async def _say_in(bot: Bot, text: str, conversation: str, conversation_type: str, *, user: str = KARI) -> list[Any]:
     before = len(bot.stub.cards(conversation))
     status, _ = await bot.post(
-        activity(bot.stub.url, text=text, textFormat="plain", user=user, conversation=conversation,
-                 conversation_type=conversation_type)
+        activity(
+            bot.stub.url,
+            text=text,
+            textFormat="plain",
+            user=user,
+            conversation=conversation,
+            conversation_type=conversation_type,
+        )
     )
     assert status in (200, 201, 202)
     return bot.stub.cards(conversation)[before:]
@@ -86,8 +92,14 @@ async def test_personal_commands_in_shared_conversations_say_continue_in_persona
 
 async def test_bot_added_to_a_channel_posts_no_personal_welcome(bot: Bot) -> None:
     before = len(bot.stub.cards(CHANNEL))
-    act = activity(bot.stub.url, "conversationUpdate", user=INGRID, conversation=CHANNEL, conversation_type="channel",
-                   membersAdded=[{"id": BOT_ID}])
+    act = activity(
+        bot.stub.url,
+        "conversationUpdate",
+        user=INGRID,
+        conversation=CHANNEL,
+        conversation_type="channel",
+        membersAdded=[{"id": BOT_ID}],
+    )
     status, _ = await bot.post(act)
     assert status in (200, 201, 202)
     cards = bot.stub.cards(CHANNEL)[before:]
@@ -143,8 +155,13 @@ async def test_find_contract_shows_prices_only_to_the_entitled_in_personal_chat(
 @pytest.mark.parametrize("user", [INGRID, OLA])
 async def test_typeahead_never_carries_prices(bot: Bot, user: str) -> None:
     await _contract(bot)
-    act = activity(bot.stub.url, "invoke", user=user, name="application/search",
-                   value={"dataset": "contracts", "queryText": "renhold", "queryOptions": {"top": 5}})
+    act = activity(
+        bot.stub.url,
+        "invoke",
+        user=user,
+        name="application/search",
+        value={"dataset": "contracts", "queryText": "renhold", "queryOptions": {"top": 5}},
+    )
     status, body = await bot.post(act)
     assert status == 200
     results = body["value"]["results"]
@@ -153,8 +170,9 @@ async def test_typeahead_never_carries_prices(bot: Bot, user: str) -> None:
 
 @pytest.mark.parametrize("verb", ["reminder.snooze", "reminder.extend_option", "reminder.not_relevant"])
 async def test_a_reminder_is_answered_only_by_its_manager_or_innkjopere(bot: Bot, verb: str) -> None:
-    data = contract_with_one_due("KAV-77", 1, options=[
-        ContractOption(number=1, months=12, notice_deadline=today() + timedelta(days=60))])
+    data = contract_with_one_due(
+        "KAV-77", 1, options=[ContractOption(number=1, months=12, notice_deadline=today() + timedelta(days=60))]
+    )
     data = dataclasses.replace(data, manager_aad_id=KARI, manager_email="")
     await bot.runtime.services.contracts.upsert_contract(data, source="test")
     reminder = (await bot.rows(Reminder))[0]

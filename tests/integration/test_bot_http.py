@@ -11,7 +11,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jwt
@@ -29,6 +29,7 @@ from procurement.store.tables import ConversationRef, Installation, User
 from settings import Settings
 from tests.cardcheck import validate_card
 from tests.connector_stub import ConnectorStub, card_texts
+from tests.integration.bot_harness import AppServer
 
 TENANT = "9a3c1f0e-5b7d-4c2a-8e1f-0d2b3c4a5e6f"
 OTHER_TENANT = "11111111-2222-4333-8444-555555555555"
@@ -137,25 +138,14 @@ class Bot:
 BotFactory = Callable[..., Awaitable[Bot]]
 
 
-
-
 @pytest.fixture
-async def start_bot(stub: ConnectorStub) -> AsyncIterator[BotFactory]:
+async def start_bot(serve_app: AppServer, stub: ConnectorStub) -> BotFactory:
     """`await start_bot(settings)` → a running Bot; stopped (and its store closed) after."""
-    clients: list[TestClient] = []
 
     async def start(settings: Settings) -> Bot:
-        web_app = await app_module.build_app(settings)
-        client = TestClient(TestServer(web_app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return Bot(client, stub)
+        return Bot(await serve_app(settings), stub)
 
-    try:
-        yield start
-    finally:
-        for client in reversed(clients):
-            await client.close()
+    return start
 
 
 @pytest.fixture
@@ -275,7 +265,10 @@ async def test_every_message_upserts_user_and_conversation(bot: Bot) -> None:
     assert len(refs) == 1
     ref = refs[0]
     assert (ref.conversation_id, ref.service_url, ref.tenant_id, ref.user_aad_id) == (
-        "a:kari-personal", bot.stub.url, TENANT, KARI
+        "a:kari-personal",
+        bot.stub.url,
+        TENANT,
+        KARI,
     )
     assert ref.reference["conversation"]["id"] == "a:kari-personal"
     assert ref.reference["serviceUrl"] == bot.stub.url
@@ -305,8 +298,15 @@ async def test_unknown_verb_gets_a_norwegian_card_not_501(bot: Bot) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["just a string", [1, 2, 3], {}, {"action": "x"}, {"action": {"verb": 42}}, None,
-     {"action": {"type": "Action.Execute", "verb": "home.help", "data": "not a dict"}}],
+    [
+        "just a string",
+        [1, 2, 3],
+        {},
+        {"action": "x"},
+        {"action": {"verb": 42}},
+        None,
+        {"action": {"type": "Action.Execute", "verb": "home.help", "data": "not a dict"}},
+    ],
 )
 async def test_malformed_invoke_values_get_a_card(bot: Bot, value: Any) -> None:
     activity = teams_activity(bot.stub.url, "invoke", name="adaptiveCard/action", value=value)
@@ -317,9 +317,7 @@ async def test_malformed_invoke_values_get_a_card(bot: Bot, value: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["composeExtension/query", "task/fetch", "something/else"])
-async def test_unknown_invoke_names_are_answered(
-    bot: Bot, name: str, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_unknown_invoke_names_are_answered(bot: Bot, name: str, caplog: pytest.LogCaptureFixture) -> None:
     # Not 501 (Teams: "Unable to reach app") and not the error card: an empty success, logged,
     # and nothing posted to the conversation.
     caplog.set_level(logging.INFO)
@@ -365,9 +363,16 @@ async def test_malformed_json_is_400(bot: Bot, body: str) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["[1, 2]", '"text"', "42", "null", '{"foo": 1}', '{"type": "message"}',
-     '{"type": "message", "conversation": {"id": 5}, "from": "x"}',
-     '{"type": ["message"], "conversation": {"id": "a:1"}}'],
+    [
+        "[1, 2]",
+        '"text"',
+        "42",
+        "null",
+        '{"foo": 1}',
+        '{"type": "message"}',
+        '{"type": "message", "conversation": {"id": 5}, "from": "x"}',
+        '{"type": ["message"], "conversation": {"id": "a:1"}}',
+    ],
 )
 async def test_a_body_that_is_not_an_activity_is_400(bot: Bot, body: str) -> None:
     status, _ = await bot.post(body)
@@ -432,8 +437,11 @@ async def test_install_greets_and_is_recorded(bot: Bot) -> None:
 
 async def test_someone_else_joining_a_group_chat_is_not_greeted(bot: Bot) -> None:
     update = teams_activity(
-        bot.stub.url, "conversationUpdate", conversation="19:group@thread.v2",
-        conversation_type="groupChat", membersAdded=[{"id": "29:someone-else"}],
+        bot.stub.url,
+        "conversationUpdate",
+        conversation="19:group@thread.v2",
+        conversation_type="groupChat",
+        membersAdded=[{"id": "29:someone-else"}],
     )
     status, _ = await bot.post(update)
     assert status in (200, 202)
@@ -480,9 +488,7 @@ async def test_invoke_error_answers_200_with_an_error_card(
     assert "secret detail xyz" in caplog.text and ref in caplog.text
 
 
-async def test_connector_failure_on_reply_becomes_the_friendly_card(
-    bot: Bot, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_connector_failure_on_reply_becomes_the_friendly_card(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
     bot.stub.fail("a:kari-personal", 500, times=1)
     caplog.set_level(logging.ERROR)
     status, _ = await bot.post(teams_activity(bot.stub.url, text="hjelp"))
@@ -526,9 +532,7 @@ async def secured_bot(start_bot: BotFactory, make_settings: Callable[..., Settin
 @pytest.mark.parametrize(
     "authorization", [None, "Bearer garbage", "Bearer ", "Basic a2FyaTpwYXNz", "garbage", "Bearer a.b.c"]
 )
-async def test_configured_app_refuses_requests_without_a_valid_jwt(
-    secured_bot: Bot, authorization: str | None
-) -> None:
+async def test_configured_app_refuses_requests_without_a_valid_jwt(secured_bot: Bot, authorization: str | None) -> None:
     assert not secured_bot.app[app_module.RUNTIME].settings.local_mode
     headers = {"Authorization": authorization} if authorization is not None else {}
     status, _ = await secured_bot.post(teams_activity(secured_bot.stub.url, text="hjelp"), headers)
@@ -544,14 +548,26 @@ class _FakeJwks:
         self.key = key
 
     async def get_signing_key(self, jwks_uri: str, header: dict[str, Any]) -> Any:
-        return jwt.PyJWK.from_dict({**jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True),
-                                    "kid": header.get("kid", "k1"), "alg": "RS256", "use": "sig"})
+        return jwt.PyJWK.from_dict(
+            {
+                **jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True),
+                "kid": header.get("kid", "k1"),
+                "alg": "RS256",
+                "use": "sig",
+            }
+        )
 
 
 def _token(key: Any, **claims: Any) -> str:
     now = int(time.time())
-    payload = {"iss": "https://api.botframework.com", "aud": FAKE_APP_ID, "iat": now - 10,
-               "nbf": now - 10, "exp": now + 3600, "serviceurl": "https://smba.trafficmanager.net/emea/"}
+    payload = {
+        "iss": "https://api.botframework.com",
+        "aud": FAKE_APP_ID,
+        "iat": now - 10,
+        "nbf": now - 10,
+        "exp": now + 3600,
+        "serviceurl": "https://smba.trafficmanager.net/emea/",
+    }
     payload.update(claims)
     return jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
 
@@ -592,8 +608,17 @@ async def test_local_mode_healthz(bot: Bot) -> None:
 
 @pytest.mark.parametrize(
     ("remote", "expected"),
-    [("127.0.0.1", True), ("::1", True), ("127.8.9.10", True), ("10.1.2.3", False),
-     ("192.0.2.2", False), ("::ffff:10.0.0.1", False), ("", False), (None, False), ("localhost", False)],
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("127.8.9.10", True),
+        ("10.1.2.3", False),
+        ("192.0.2.2", False),
+        ("::ffff:10.0.0.1", False),
+        ("", False),
+        (None, False),
+        ("localhost", False),
+    ],
 )
 def test_is_loopback(remote: str | None, expected: bool) -> None:
     assert bot_server._is_loopback(remote) is expected
@@ -669,8 +694,9 @@ async def test_local_mode_refuses_a_real_non_loopback_client(
 
 
 async def _post(session: Any, stub: ConnectorStub, cid: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    async with session.post(f"{stub.url}v3/conversations/{cid}/activities",
-                            json=body or {"type": "message", "text": "x"}) as resp:
+    async with session.post(
+        f"{stub.url}v3/conversations/{cid}/activities", json=body or {"type": "message", "text": "x"}
+    ) as resp:
         return resp.status, resp.headers.get("Retry-After")
 
 
@@ -731,11 +757,16 @@ async def test_stub_fault_injection_block_update_create_and_delay() -> None:
 
         async with session.post(f"{stub.url}v3/conversations/a:x/activities/stub-1", json={"type": "message"}) as r:
             assert r.status == 201 and (await r.json())["id"]
-        async with session.put(f"{stub.url}v3/conversations/a:x/activities/stub-1",
-                               json={"type": "message", "text": "v2"}) as r:
+        async with session.put(
+            f"{stub.url}v3/conversations/a:x/activities/stub-1", json={"type": "message", "text": "v2"}
+        ) as r:
             assert r.status == 200 and (await r.json()) == {"id": "stub-1"}
-        assert [(u.conversation_id, u.activity_id, u.activity["text"]) for u in stub.updates] == [("a:x", "stub-1", "v2")]
-        async with session.post(f"{stub.url}v3/conversations", json={"isGroup": False, "members": [{"id": "29:k"}]}) as r:
+        assert [(u.conversation_id, u.activity_id, u.activity["text"]) for u in stub.updates] == [
+            ("a:x", "stub-1", "v2")
+        ]
+        async with session.post(
+            f"{stub.url}v3/conversations", json={"isGroup": False, "members": [{"id": "29:k"}]}
+        ) as r:
             assert r.status == 201 and (await r.json())["id"].startswith("a:")
         assert stub.created[0]["members"] == [{"id": "29:k"}]
 

@@ -25,8 +25,14 @@ async def _approved_competition(bot: Bot) -> str:
 
 def _signed_values(form: dict[str, Any], **over: str) -> dict[str, Any]:
     values = {key: spec.get("value", "") for key, spec in inputs_of(form).items()}
-    values.update({"external_ref": "KAV-2026-0042", "supplier_name": "Transport & Co AS",
-                   "supplier_org_no": "974 760 673", "manager": "ingrid@kommune.no"})
+    values.update(
+        {
+            "external_ref": "KAV-2026-0042",
+            "supplier_name": "Transport & Co AS",
+            "supplier_org_no": "974 760 673",
+            "manager": "ingrid@kommune.no",
+        }
+    )
     # The option's notice deadline is in the signed contract, not in the needs report.
     end = datetime.strptime(values["end_date"], "%d.%m.%Y").date()
     values["option_notice"] = (end - timedelta(days=90)).strftime("%d.%m.%Y")
@@ -83,11 +89,11 @@ async def test_signed_contract_from_a_competition(bot: Bot) -> None:
 async def test_invalid_values_keep_the_competition_and_the_users_values(bot: Bot) -> None:
     competition = await _approved_competition(bot)
     [form] = await bot.say(f"ny kontrakt {competition}", user=INGRID)
-    data = {**_signed_values(form, end_date="31.02.2027", supplier_name="Transport \"${x}\" AS"), **_save_data(form)}
+    data = {**_signed_values(form, end_date="31.02.2027", supplier_name='Transport "${x}" AS'), **_save_data(form)}
     card = await bot.invoke("contracts.save", data, user=INGRID)
     assert "Kontrakten er ikke lagret" in texts_of(card)
     assert f"Fra konkurranse {competition}" in texts_of(card)
-    assert inputs_of(card)["supplier_name"]["value"] == "Transport \"${x}\" AS"
+    assert inputs_of(card)["supplier_name"]["value"] == 'Transport "${x}" AS'
     assert _save_data(card)["competition"] == competition
     assert await bot.rows(Contract) == []
     [comp] = await bot.rows(Competition)
@@ -105,8 +111,9 @@ async def test_only_innkjopere_and_only_real_competitions(bot: Bot) -> None:
     [missing] = await bot.say("kontrakt signert K-1999-0001", user=INGRID)
     assert "Det finnes ingen konkurranse K-1999-0001" in texts_of(missing)
     # Card data naming a competition that doesn't exist is checked on the server too.
-    forged = await bot.invoke("contracts.save", {**data, "competition": "K-1999-0002", "token": uuid.uuid4().hex},
-                              user=INGRID)
+    forged = await bot.invoke(
+        "contracts.save", {**data, "competition": "K-1999-0002", "token": uuid.uuid4().hex}, user=INGRID
+    )
     assert "Det finnes ingen konkurranse K-1999-0002" in texts_of(forged)
     async with bot.store.session() as session:
         assert (await session.scalar(sa.select(sa.func.count()).select_from(Contract))) == 0

@@ -22,8 +22,9 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 def _import(url: str, path: Path) -> tuple[int, str]:
     out = io.StringIO()
-    code = contract_import_cli.main([str(path), "--database-url", url], out=out, err=io.StringIO(),
-                                    open_store=open_contract_register)
+    code = contract_import_cli.main(
+        [str(path), "--database-url", url], out=out, err=io.StringIO(), open_store=open_contract_register
+    )
     return code, out.getvalue()
 
 
@@ -46,11 +47,22 @@ async def test_import_then_reimport_changes_nothing(db_url: str) -> None:
 
 def _form(**over: str) -> dict[str, str]:
     base = {
-        "external_ref": "KAV-2027-0001", "title": "Skyss av elever", "supplier_name": "Buss AS",
-        "supplier_org_no": "974760673", "category": "services", "agreement_type": "framework",
-        "start_date": "01.01.2027", "end_date": "31.12.2028", "options": "1+1", "option_notice": "30.09.2028",
-        "value_nok": "2,5 mill", "manager": "siri.johansen@kommune.example.no", "risk_level": "high",
-        "controls": "30.06.2027 Lønnskontroll", "archive_case_no": "26/01234", "internal_notes": "Pris 123 kr/km",
+        "external_ref": "KAV-2027-0001",
+        "title": "Skyss av elever",
+        "supplier_name": "Buss AS",
+        "supplier_org_no": "974760673",
+        "category": "services",
+        "agreement_type": "framework",
+        "start_date": "01.01.2027",
+        "end_date": "31.12.2028",
+        "options": "1+1",
+        "option_notice": "30.09.2028",
+        "value_nok": "2,5 mill",
+        "manager": "siri.johansen@kommune.example.no",
+        "risk_level": "high",
+        "controls": "30.06.2027 Lønnskontroll",
+        "archive_case_no": "26/01234",
+        "internal_notes": "Pris 123 kr/km",
     }
     base.update(over)
     return base

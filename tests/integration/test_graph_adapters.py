@@ -11,14 +11,9 @@ import httpx
 import pytest
 from msgraph import GraphServiceClient
 
+from integrations.drive_uploads import CHUNK_UNIT, drive_item_name
 from integrations.graph_auth import AsyncMsalClientCredential, GraphAuthError, StaticTokenCredential
-from integrations.graph_client import (
-    CHUNK_UNIT,
-    RetryPolicy,
-    build_graph_client,
-    close_graph_client,
-    drive_item_name,
-)
+from integrations.graph_client import RetryPolicy, build_graph_client, close_graph_client
 from integrations.sharepoint import GraphArchiveStore, GraphListMirror
 from integrations.teams_apps import GraphChatInstaller, resolve_catalog_app_id
 from integrations.teams_rooms import (
@@ -99,8 +94,7 @@ def test_adapters_implement_the_ports(client: GraphServiceClient) -> None:
     # adapter as coroutines taking the same parameters.
     import inspect
 
-    ports = [(installer, ChatInstaller), (provisioner, RoomProvisioner), (mirror, ListMirror),
-             (archive, ArchiveStore)]
+    ports = [(installer, ChatInstaller), (provisioner, RoomProvisioner), (mirror, ListMirror), (archive, ArchiveStore)]
     for adapter, port in ports:
         methods = {n: f for n, f in vars(port).items() if inspect.isfunction(f) and not n.startswith("_")}
         assert methods, port
@@ -113,9 +107,7 @@ def test_adapters_implement_the_ports(client: GraphServiceClient) -> None:
 # -- authentication -----------------------------------------------------------------------------
 
 
-async def test_every_graph_call_carries_the_bearer_token(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_every_graph_call_carries_the_bearer_token(graph: GraphTestServer, client: GraphServiceClient) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     await GraphChatInstaller(client, app).ensure_personal_chat(user)
     graph_calls = [r for r in graph.requests if r.path.startswith("/v1.0/")]
@@ -124,9 +116,7 @@ async def test_every_graph_call_carries_the_bearer_token(
     assert not graph.unhandled
 
 
-async def test_a_wrong_token_is_a_permanent_error(
-    graph: GraphTestServer, http: httpx.AsyncClient
-) -> None:
+async def test_a_wrong_token_is_a_permanent_error(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     bad = make_client(graph, http, token="not-the-token")
     with pytest.raises(PermanentError) as caught:
@@ -148,20 +138,14 @@ class FakeMsalApp:
         return self.result
 
 
-async def test_msal_credential_feeds_the_graph_client(
-    graph: GraphTestServer, http: httpx.AsyncClient
-) -> None:
+async def test_msal_credential_feeds_the_graph_client(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
     fake = FakeMsalApp({"access_token": graph.token, "expires_in": 3599, "token_type": "Bearer"})
-    credential = AsyncMsalClientCredential(
-        "tenant", "client", client_secret="s3cret", app_factory=lambda: fake
-    )
+    credential = AsyncMsalClientCredential("tenant", "client", client_secret="s3cret", app_factory=lambda: fake)
     client = build_graph_client(credential, base_url=graph.base_url, httpx_client=http)
     user, app = graph.add_user(), graph.add_catalog_app()
     assert await GraphChatInstaller(client, app).ensure_personal_chat(user)
     # The Graph scope, not one derived from the test server's host name.
-    assert fake.calls and all(
-        scopes == ["https://graph.microsoft.com/.default"] for scopes, _ in fake.calls
-    )
+    assert fake.calls and all(scopes == ["https://graph.microsoft.com/.default"] for scopes, _ in fake.calls)
 
 
 async def test_msal_errors_do_not_leak_the_secret() -> None:
@@ -172,9 +156,7 @@ async def test_msal_errors_do_not_leak_the_secret() -> None:
             "error_description": f"AADSTS7000215: Invalid client secret provided ({secret}).\nTrace ID: x",
         }
     )
-    credential = AsyncMsalClientCredential(
-        "tenant", "client", client_secret=secret, app_factory=lambda: fake
-    )
+    credential = AsyncMsalClientCredential("tenant", "client", client_secret=secret, app_factory=lambda: fake)
     with pytest.raises(GraphAuthError) as caught:
         await credential.get_token("https://graph.microsoft.com/.default")
     assert "invalid_client" in str(caught.value)
@@ -192,9 +174,7 @@ def test_credential_needs_a_secret_or_a_certificate() -> None:
 # -- app installation and personal chat -------------------------------------------------------
 
 
-async def test_install_returns_the_personal_chat(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_install_returns_the_personal_chat(graph: GraphTestServer, client: GraphServiceClient) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     chat_id = await GraphChatInstaller(client, app).ensure_personal_chat(user)
     assert chat_id.startswith("19:") and chat_id.endswith("@unq.gbl.spaces")
@@ -207,9 +187,7 @@ async def test_install_returns_the_personal_chat(
     assert listing.query == {"$expand": "teamsApp", "$filter": f"teamsApp/id eq '{app}'"}
 
 
-async def test_catalog_id_from_the_manifest_id(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_catalog_id_from_the_manifest_id(graph: GraphTestServer, client: GraphServiceClient) -> None:
     app = graph.add_catalog_app(external_id="11111111-2222-4333-8444-555555555555")
     assert await resolve_catalog_app_id(client, "11111111-2222-4333-8444-555555555555") == app
     with pytest.raises(Unreachable) as caught:
@@ -240,9 +218,7 @@ async def test_no_permission_to_install_is_permanent_not_the_users_policy(
     assert "Missing role permissions" in caught.value.reason  # for the log, not for users
 
 
-async def test_already_installed_409_still_returns_the_chat(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_already_installed_409_still_returns_the_chat(graph: GraphTestServer, client: GraphServiceClient) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     installer = GraphChatInstaller(client, app)
     first = await installer.ensure_personal_chat(user)
@@ -252,18 +228,14 @@ async def test_already_installed_409_still_returns_the_chat(
 
 
 @pytest.mark.parametrize("kind", ["blocked", "unknown", "app-not-in-catalog"])
-async def test_unreachable_users(
-    graph: GraphTestServer, client: GraphServiceClient, kind: str
-) -> None:
+async def test_unreachable_users(graph: GraphTestServer, client: GraphServiceClient, kind: str) -> None:
     app = graph.add_catalog_app()
     user = {
         "blocked": graph.add_user(blocked=True),
         "unknown": "0f0f0f0f-0000-4000-8000-000000000000",
         "app-not-in-catalog": graph.add_user(),
     }[kind]
-    installer = GraphChatInstaller(
-        client, "not-in-catalog" if kind == "app-not-in-catalog" else app
-    )
+    installer = GraphChatInstaller(client, "not-in-catalog" if kind == "app-not-in-catalog" else app)
     with pytest.raises(Unreachable) as caught:
         await installer.ensure_personal_chat(user)
     assert caught.value.status == (403 if kind == "blocked" else 404)
@@ -277,9 +249,7 @@ async def test_unreachable_users(
     )
 
 
-async def test_throttled_install_waits_for_retry_after(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_throttled_install_waits_for_retry_after(graph: GraphTestServer, client: GraphServiceClient) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     graph.fail_next("POST", r"/teamwork/installedApps$", 429, {"Retry-After": "1"})
     started = asyncio.get_running_loop().time()
@@ -291,9 +261,7 @@ async def test_throttled_install_waits_for_retry_after(
     assert asyncio.get_running_loop().time() - started >= 0.95
 
 
-async def test_persistent_throttling_is_transient(
-    graph: GraphTestServer, http: httpx.AsyncClient
-) -> None:
+async def test_persistent_throttling_is_transient(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     client = make_client(graph, http, max_retries=1)
     graph.fail_next("POST", r"/teamwork/installedApps$", 429, {"Retry-After": "1"}, times=10)
@@ -303,9 +271,7 @@ async def test_persistent_throttling_is_transient(
     assert len(graph.requests_matching("POST", r"/installedApps$")) == 2  # first try + 1 retry
 
 
-async def test_service_unavailable_after_retries_is_transient(
-    graph: GraphTestServer, http: httpx.AsyncClient
-) -> None:
+async def test_service_unavailable_after_retries_is_transient(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
     user, app = graph.add_user(), graph.add_catalog_app()
     client = make_client(graph, http, max_retries=1)
     graph.fail_next("GET", r"/chat$", 503, {"Retry-After": "1"}, times=5)
@@ -316,9 +282,7 @@ async def test_service_unavailable_after_retries_is_transient(
 # -- rooms: channel, files folder, folders, files ------------------------------------------------
 
 
-async def test_create_room_channel_folders_and_files(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_create_room_channel_folders_and_files(graph: GraphTestServer, client: GraphServiceClient) -> None:
     team = graph.add_team()
     provisioner = rooms(client)
     info = await provisioner.create_room(
@@ -345,25 +309,17 @@ async def test_create_room_channel_folders_and_files(
         item = graph.item_at(info.drive_id, path)
         assert item is not None and item.is_folder
     folder_post = graph.requests_matching("POST", r"/children$")[0].json()
-    assert (
-        folder_post["folder"] == {} and folder_post["@microsoft.graph.conflictBehavior"] == "fail"
-    )
+    assert folder_post["folder"] == {} and folder_post["@microsoft.graph.conflictBehavior"] == "fail"
     plan = graph.item_at(info.drive_id, "Konkurranse renhold/Prosjektplan.txt")
     assert plan is not None and plan.content == b"plan"
     assert not graph.unhandled
 
 
-async def test_create_room_twice_reuses_the_channel(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_create_room_twice_reuses_the_channel(graph: GraphTestServer, client: GraphServiceClient) -> None:
     team = graph.add_team()
     provisioner = rooms(client)
-    first = await provisioner.create_room(
-        team, "Konkurranse IKT", "", ["Tilbud"], [("a.txt", b"1")]
-    )
-    second = await provisioner.create_room(
-        team, "konkurranse ikt", "", ["Tilbud"], [("a.txt", b"2")]
-    )
+    first = await provisioner.create_room(team, "Konkurranse IKT", "", ["Tilbud"], [("a.txt", b"1")])
+    second = await provisioner.create_room(team, "konkurranse ikt", "", ["Tilbud"], [("a.txt", b"2")])
     assert second == first
     assert [r.status for r in graph.requests_matching("POST", r"/channels$")] == [201, 409]
     assert graph.requests_matching("POST", r"/channels$")[1].status == 409
@@ -373,9 +329,7 @@ async def test_create_room_twice_reuses_the_channel(
     assert item is not None and item.content == b"2"  # replaced, not duplicated
 
 
-async def test_duplicate_channel_answer_is_graphs(
-    graph: GraphTestServer, http: httpx.AsyncClient
-) -> None:
+async def test_duplicate_channel_answer_is_graphs(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
     team = graph.add_team()
     url = f"{graph.base_url}/teams/{team}/channels"
     headers = {"Authorization": f"Bearer {graph.token}"}
@@ -401,17 +355,13 @@ async def test_name_already_exists_with_another_status_is_reused(
     assert await rooms(client).create_room(team, "Kode", "", [], []) == first
 
 
-async def test_channel_create_for_unknown_team_is_permanent(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_channel_create_for_unknown_team_is_permanent(graph: GraphTestServer, client: GraphServiceClient) -> None:
     with pytest.raises(IntegrationError) as caught:
         await rooms(client).create_room("no-such-team", "X", "", [], [])
     assert caught.value.status == 404
 
 
-async def test_files_folder_never_ready_is_transient(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_files_folder_never_ready_is_transient(graph: GraphTestServer, client: GraphServiceClient) -> None:
     team = graph.add_team()
     graph.files_folder_not_found_polls = 1000
     with pytest.raises(TransientError) as caught:
@@ -420,9 +370,7 @@ async def test_files_folder_never_ready_is_transient(
     assert caught.value.retry_after is not None
 
 
-async def test_small_upload_retries_503_itself(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_small_upload_retries_503_itself(graph: GraphTestServer, client: GraphServiceClient) -> None:
     team = graph.add_team()
     graph.fail_next("PUT", r":/content$", 503, {"Retry-After": "1"})
     info = await rooms(client).create_room(team, "Opplasting", "", [], [("Notat.txt", b"hei")])
@@ -434,9 +382,7 @@ async def test_small_upload_retries_503_itself(
     assert item is not None and item.content == b"hei"
 
 
-async def test_kiota_does_not_retry_octet_stream(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_kiota_does_not_retry_octet_stream(graph: GraphTestServer, client: GraphServiceClient) -> None:
     team = graph.add_team()
     graph.fail_next("PUT", r":/content$", 503, {"Retry-After": "1"})
     with pytest.raises(TransientError):
@@ -446,14 +392,10 @@ async def test_kiota_does_not_retry_octet_stream(
     assert len(graph.requests_matching("PUT", r":/content$")) == 1
 
 
-async def test_large_upload_in_chunks_without_authorization(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_large_upload_in_chunks_without_authorization(graph: GraphTestServer, client: GraphServiceClient) -> None:
     team = graph.add_team()
     content = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
-    info = await rooms(client).create_room(
-        team, "Stor fil", "", [], [("Konkurransegrunnlag.pdf", content)]
-    )
+    info = await rooms(client).create_room(team, "Stor fil", "", [], [("Konkurransegrunnlag.pdf", content)])
     session = graph.requests_matching("POST", r":/createUploadSession$")
     assert len(session) == 1 and session[0].authorization == f"Bearer {graph.token}"
     assert session[0].json()["item"]["@microsoft.graph.conflictBehavior"] == "replace"
@@ -471,9 +413,7 @@ async def test_large_upload_in_chunks_without_authorization(
     assert item is not None and item.content == content
 
 
-async def test_large_upload_resumes_after_a_failed_chunk(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_large_upload_resumes_after_a_failed_chunk(graph: GraphTestServer, client: GraphServiceClient) -> None:
     team = graph.add_team()
     content = b"a" * (3 * CHUNK_UNIT + 10)
     graph.fail_next("PUT", r"^/upload/", 503, {"Retry-After": "0"}, after=1)  # the second chunk
@@ -487,10 +427,7 @@ async def test_large_upload_resumes_after_a_failed_chunk(
         ("PUT", 202),
         ("PUT", 201),
     ]
-    assert (
-        upload_calls[3].headers["content-range"]
-        == f"bytes {CHUNK_UNIT}-{2 * CHUNK_UNIT - 1}/{len(content)}"
-    )
+    assert upload_calls[3].headers["content-range"] == f"bytes {CHUNK_UNIT}-{2 * CHUNK_UNIT - 1}/{len(content)}"
     item = graph.item_at(info.drive_id, "Gjenoppta/stor.bin")
     assert item is not None and item.content == content
 
@@ -498,9 +435,7 @@ async def test_large_upload_resumes_after_a_failed_chunk(
 # -- team creation ------------------------------------------------------------------------------
 
 
-async def test_create_team_polls_the_operation(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_create_team_polls_the_operation(graph: GraphTestServer, client: GraphServiceClient) -> None:
     owner = graph.add_user()
     team_id = await create_team_and_wait(
         client,
@@ -524,9 +459,7 @@ async def test_create_team_polls_the_operation(
     assert info.channel_id
 
 
-async def test_team_creation_still_running_is_resumable(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_team_creation_still_running_is_resumable(graph: GraphTestServer, client: GraphServiceClient) -> None:
     graph.team_operation_polls = 1000
     with pytest.raises(TeamCreationPending) as caught:
         await create_team_and_wait(
@@ -541,9 +474,7 @@ async def test_team_creation_still_running_is_resumable(
     pending = caught.value
     graph.operations[pending.operation_id].polls_left = 0
     assert (
-        await wait_for_team_operation(
-            client, pending.team_id, pending.operation_id, poll_interval=0.01
-        )
+        await wait_for_team_operation(client, pending.team_id, pending.operation_id, poll_interval=0.01)
         == pending.team_id
     )
 
@@ -553,57 +484,39 @@ async def test_team_post_is_not_repeated_after_a_gateway_timeout(
 ) -> None:
     graph.fail_next("POST", r"^/v1.0/teams$", 504)
     with pytest.raises(TransientError):
-        await create_team_and_wait(
-            client, "Kanskje", "", graph.add_user(), poll_interval=0.01, policy=FAST
-        )
-    assert (
-        len(graph.requests_matching("POST", r"^/v1.0/teams$")) == 1
-    )  # a second team would be worse
+        await create_team_and_wait(client, "Kanskje", "", graph.add_user(), poll_interval=0.01, policy=FAST)
+    assert len(graph.requests_matching("POST", r"^/v1.0/teams$")) == 1  # a second team would be worse
 
 
-async def test_team_post_throttled_is_tried_again(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_team_post_throttled_is_tried_again(graph: GraphTestServer, client: GraphServiceClient) -> None:
     graph.fail_next("POST", r"^/v1.0/teams$", 429, {"Retry-After": "0"})
-    team_id = await create_team_and_wait(
-        client, "Struping", "", graph.add_user(), poll_interval=0.01, policy=FAST
-    )
+    team_id = await create_team_and_wait(client, "Struping", "", graph.add_user(), poll_interval=0.01, policy=FAST)
     assert [r.status for r in graph.requests_matching("POST", r"^/v1.0/teams$")] == [429, 202]
     assert graph.teams[team_id].ready
 
 
 def test_operation_location_forms() -> None:
     assert parse_operation_location("/teams('t-1')/operations('op-1')") == ("t-1", "op-1")
-    assert parse_operation_location(
-        "https://graph.microsoft.com/v1.0/teams/t-2/operations/op-2"
-    ) == ("t-2", "op-2")
+    assert parse_operation_location("https://graph.microsoft.com/v1.0/teams/t-2/operations/op-2") == ("t-2", "op-2")
     assert parse_operation_location("/teams('t-3')") is None
 
 
 # -- SharePoint list and archive ---------------------------------------------------------------
 
 
-async def test_list_upsert_creates_then_updates(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_list_upsert_creates_then_updates(graph: GraphTestServer, client: GraphServiceClient) -> None:
     site = graph.add_site()
     list_id = graph.add_list(site, "Kontrakter")
     mirror = GraphListMirror(client, site)
-    first = await mirror.upsert_item(
-        "Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1200000}
-    )
-    second = await mirror.upsert_item(
-        "Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1300000}
-    )
+    first = await mirror.upsert_item("Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1200000})
+    second = await mirror.upsert_item("Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1300000})
     other = await mirror.upsert_item("Kontrakter", "Kari's avtale", {"Leverandor": "B"})
     assert first == second != other
     items = graph.list_items(site, list_id)
     assert items[first]["Title"] == "K-2025-001" and items[first]["Verdi"] == 1300000
     assert items[other]["Title"] == "Kari's avtale"
     searches = graph.requests_matching("GET", r"/items$")
-    assert all(
-        r.headers.get("prefer") == "HonorNonIndexedQueriesWarningMayFailRandomly" for r in searches
-    )
+    assert all(r.headers.get("prefer") == "HonorNonIndexedQueriesWarningMayFailRandomly" for r in searches)
     assert searches[-1].query["$filter"] == "fields/Title eq 'Kari''s avtale'"
     assert [r.method for r in graph.requests_matching("*", r"/items(/[^/]+/fields)?$")] == [
         "GET",
@@ -616,18 +529,14 @@ async def test_list_upsert_creates_then_updates(
     assert len(graph.requests_matching("GET", r"/lists/Kontrakter$")) == 1  # list id cached
 
 
-async def test_list_missing_is_a_permanent_error(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_list_missing_is_a_permanent_error(graph: GraphTestServer, client: GraphServiceClient) -> None:
     site = graph.add_site()
     with pytest.raises(IntegrationError) as caught:
         await GraphListMirror(client, site).upsert_item("Finnes ikke", "k", {})
     assert caught.value.status == 404
 
 
-async def test_archive_upload_with_metadata(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_archive_upload_with_metadata(graph: GraphTestServer, client: GraphServiceClient) -> None:
     drive = graph.add_drive(columns={"Title", "Saksnummer", "Dokumenttype"})
     archive = GraphArchiveStore(client, drive, root_folder="Innkjøp", upload_policy=FAST)
     url = await archive.upload(
@@ -644,13 +553,9 @@ async def test_archive_upload_with_metadata(
     assert put.path.endswith("/root:/Innkjøp/2025/Renhold/Protokoll- åpning.pdf:/content")
 
 
-async def test_archive_large_file_and_unknown_column(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
+async def test_archive_large_file_and_unknown_column(graph: GraphTestServer, client: GraphServiceClient) -> None:
     drive = graph.add_drive(columns={"Title", "Saksnummer"})
-    archive = GraphArchiveStore(
-        client, drive, small_upload_limit=CHUNK_UNIT, chunk_size=CHUNK_UNIT, upload_policy=FAST
-    )
+    archive = GraphArchiveStore(client, drive, small_upload_limit=CHUNK_UNIT, chunk_size=CHUNK_UNIT, upload_policy=FAST)
     await archive.upload("A", "stor.pdf", b"p" * (CHUNK_UNIT * 2), {"Saksnummer": "1"})
     assert graph.item_at(drive, "A/stor.pdf") is not None
     assert len(graph.requests_matching("PUT", r"^/upload/")) == 2

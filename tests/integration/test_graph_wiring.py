@@ -34,9 +34,7 @@ async def graph() -> AsyncIterator[GraphTestServer]:
 
 
 @pytest.fixture
-async def runtime(
-    graph: GraphTestServer, make_settings: Callable[..., Settings]
-) -> AsyncIterator[Runtime]:
+async def runtime(graph: GraphTestServer, make_settings: Callable[..., Settings]) -> AsyncIterator[Runtime]:
     settings = make_settings(
         CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID=APP,
         CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET="not-a-real-secret",
@@ -85,9 +83,7 @@ async def test_local_mode_has_no_graph(make_settings: Callable[..., Settings]) -
         await rt.close()
 
 
-async def test_directory_looks_people_up_in_entra_id(
-    runtime: Runtime, graph: GraphTestServer
-) -> None:
+async def test_directory_looks_people_up_in_entra_id(runtime: Runtime, graph: GraphTestServer) -> None:
     directory = runtime.services.directory
     person = await directory.resolve("Ingrid@Kommune.no")
     assert person is not None and (person.aad_id, person.name, person.email) == (
@@ -100,14 +96,10 @@ async def test_directory_looks_people_up_in_entra_id(
     graph.fail_next("GET", r"/users/kari", 403, times=1)
     with pytest.raises(IntegrationError):
         await directory.resolve("kari@kommune.no")
-    assert graph.requests and all(
-        r.headers.get("authorization") == f"Bearer {graph.token}" for r in graph.requests
-    )
+    assert graph.requests and all(r.headers.get("authorization") == f"Bearer {graph.token}" for r in graph.requests)
 
 
-async def test_the_innkjoper_role_follows_the_entra_group(
-    runtime: Runtime, graph: GraphTestServer
-) -> None:
+async def test_the_innkjoper_role_follows_the_entra_group(runtime: Runtime, graph: GraphTestServer) -> None:
     roles = runtime.agent.roles
     assert await roles.is_procurement(INGRID)
     assert not await roles.is_procurement(KARI)

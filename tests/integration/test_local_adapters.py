@@ -42,18 +42,12 @@ def from_uri(uri: str) -> Path:
 )
 def test_local_adapters_implement_the_ports(port: type, adapter: type) -> None:
     """Every method of the port, async, with the port's parameters (mypy checks the types)."""
-    methods = [
-        name
-        for name, value in vars(port).items()
-        if inspect.isfunction(value) and not name.startswith("_")
-    ]
+    methods = [name for name, value in vars(port).items() if inspect.isfunction(value) and not name.startswith("_")]
     assert methods
     for name in methods:
         ours = getattr(adapter, name, None)
         assert ours is not None and inspect.iscoroutinefunction(ours), (adapter.__name__, name)
-        assert list(inspect.signature(ours).parameters) == list(
-            inspect.signature(getattr(port, name)).parameters
-        )
+        assert list(inspect.signature(ours).parameters) == list(inspect.signature(getattr(port, name)).parameters)
 
 
 async def test_local_installer_always_unreachable() -> None:
@@ -74,26 +68,19 @@ async def test_local_room_folders_and_files(tmp_path: Path) -> None:
     room = tmp_path / "rooms" / "team-1" / "Konkurranse renhold"
     assert (room / "Tilbud").is_dir() and (room / "Evaluering" / "Notater").is_dir()
     assert (room / "Prosjektplan.txt").read_bytes() == b"plan"
-    assert (
-        json.loads((room / ".channel.json").read_text(encoding="utf-8"))["description"]
-        == "Renhold 2025"
-    )
+    assert json.loads((room / ".channel.json").read_text(encoding="utf-8"))["description"] == "Renhold 2025"
     assert info.web_url.startswith("file://") and from_uri(info.web_url) == room.resolve()
     assert info.channel_id == "local:team-1/Konkurranse renhold"
     assert info.folder_id == "team-1/Konkurranse renhold"
 
-    again = await rooms.create_room(
-        "team-1", "Konkurranse renhold", "", ["Tilbud"], [("Prosjektplan.txt", b"v2")]
-    )
+    again = await rooms.create_room("team-1", "Konkurranse renhold", "", ["Tilbud"], [("Prosjektplan.txt", b"v2")])
     assert again == info
     assert (room / "Prosjektplan.txt").read_bytes() == b"v2"
 
 
 async def test_local_room_names_cannot_escape_the_data_dir(tmp_path: Path) -> None:
     rooms = LocalRoomProvisioner(tmp_path / "data")
-    info = await rooms.create_room(
-        "../../etc", "..", "", ["../../x", "/abs"], [("../../evil.txt", b"x")]
-    )
+    info = await rooms.create_room("../../etc", "..", "", ["../../x", "/abs"], [("../../evil.txt", b"x")])
     root = (tmp_path / "data" / "rooms").resolve()
     room = from_uri(info.web_url)
     assert root in room.parents

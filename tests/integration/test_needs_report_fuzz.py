@@ -23,7 +23,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
-from procurement.shared.calendar import OSLO
 
 import pytest
 import sqlalchemy as sa
@@ -41,6 +40,7 @@ from procurement.needs.fields import (
     SERVICE_AREA_VALUES,
 )
 from procurement.needs.rules import CATEGORIES
+from procurement.shared.calendar import OSLO
 from procurement.shared.money import MAX_NOK
 from procurement.store.tables import NeedsReport
 from settings import Settings
@@ -54,20 +54,74 @@ INTAKE = "19:innkjop-intake@thread.tacv2"
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 ERROR_TITLES = ("Noe gikk galt", "Something went wrong")
 VERBS = [
-    "needs_report.submit", "needs_report.save_draft", "needs_report.open", "needs_report.mine",
-    "needs_report.withdraw", "needs_report.approve", "needs_report.reject",
-    "needs_report.request_info", "needs_report.refresh",
+    "needs_report.submit",
+    "needs_report.save_draft",
+    "needs_report.open",
+    "needs_report.mine",
+    "needs_report.withdraw",
+    "needs_report.approve",
+    "needs_report.reject",
+    "needs_report.request_info",
+    "needs_report.refresh",
 ]
-UNKNOWN_VERBS = ["needs_report.delete", "needs_report.", "needs_report.submit ", "NEEDS_REPORT.SUBMIT",
-                 "admin.drop_tables", "", "${verb}", "needs_report.submit\u0000", "🚀.🚀"]
+UNKNOWN_VERBS = [
+    "needs_report.delete",
+    "needs_report.",
+    "needs_report.submit ",
+    "NEEDS_REPORT.SUBMIT",
+    "admin.drop_tables",
+    "",
+    "${verb}",
+    "needs_report.submit\u0000",
+    "🚀.🚀",
+]
 
 HOSTILE = [
-    '"', "'", "{", "}", "{}", '{"a":', "${x}", "${{x}}", "{{ t }}", "{% if %}", "{0}", "%s", "\\",
-    "**fet** _kursiv_ [lenke](javascript:alert(1))", "<at>Kari</at>", "<script>alert(1)</script>",
-    "🚀🇳🇴👩‍👩‍👧", "\u0000", "nul\u0000byte", "\u202eRTL\u202c", "\u200f\u200e", "\ufeff", "\u2028\u2029",
-    "\ud800", "a\udfffb", "\x1b[31m", "\r\n\t", " ", "", "null", "true", "NaN", "-0", "1e309",
-    "1.300", "1,3 mill", "250'", "−5", "١٢٣", "２０２６-０１-０１", "2026-02-30", "0000-00-00",
-    "9999-12-31", "DROP TABLE needs_reports;--", "ÆØÅ æøå",
+    '"',
+    "'",
+    "{",
+    "}",
+    "{}",
+    '{"a":',
+    "${x}",
+    "${{x}}",
+    "{{ t }}",
+    "{% if %}",
+    "{0}",
+    "%s",
+    "\\",
+    "**fet** _kursiv_ [lenke](javascript:alert(1))",
+    "<at>Kari</at>",
+    "<script>alert(1)</script>",
+    "🚀🇳🇴👩‍👩‍👧",
+    "\u0000",
+    "nul\u0000byte",
+    "\u202eRTL\u202c",
+    "\u200f\u200e",
+    "\ufeff",
+    "\u2028\u2029",
+    "\ud800",
+    "a\udfffb",
+    "\x1b[31m",
+    "\r\n\t",
+    " ",
+    "",
+    "null",
+    "true",
+    "NaN",
+    "-0",
+    "1e309",
+    "1.300",
+    "1,3 mill",
+    "250'",
+    "−5",
+    "١٢٣",
+    "２０２６-０１-０１",
+    "2026-02-30",
+    "0000-00-00",
+    "9999-12-31",
+    "DROP TABLE needs_reports;--",
+    "ÆØÅ æøå",
 ]
 
 
@@ -99,8 +153,11 @@ def valid_inputs() -> dict[str, Any]:
 # -- strategies ------------------------------------------------------------------------------
 
 hostile_text = st.sampled_from(HOSTILE)
-huge_text = st.builds(lambda s, n: (s or "x") * n, st.sampled_from(["x", "æ", "🚀", '"{', "${x}", "a\u0000"]),
-                      st.integers(min_value=200, max_value=30_000))
+huge_text = st.builds(
+    lambda s, n: (s or "x") * n,
+    st.sampled_from(["x", "æ", "🚀", '"{', "${x}", "a\u0000"]),
+    st.integers(min_value=200, max_value=30_000),
+)
 any_text = st.one_of(
     hostile_text,
     st.text(max_size=40),
@@ -108,8 +165,10 @@ any_text = st.one_of(
     huge_text,
 )
 scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(), st.integers(min_value=-(10**40), max_value=10**40),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**40), max_value=10**40),
     st.floats(allow_nan=True, allow_infinity=True),
     any_text,
 )
@@ -140,7 +199,6 @@ def spoiled_submit(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-
 @st.composite
 def verb_strategy(draw: st.DrawFn) -> Any:
     """Half submits, a third the other needs_report verbs, the rest unknown or not text."""
@@ -154,7 +212,6 @@ def verb_strategy(draw: st.DrawFn) -> Any:
     return draw(json_values)  # not even a string
 
 
-
 @st.composite
 def action(draw: st.DrawFn) -> tuple[Any, Any, str]:
     verb = draw(verb_strategy())
@@ -165,8 +222,7 @@ def action(draw: st.DrawFn) -> tuple[Any, Any, str]:
     else:
         data = draw(random_data)
         if isinstance(verb, str) and verb.startswith("needs_report.") and draw(st.booleans()):
-            data["ref"] = draw(st.one_of(st.sampled_from([f"BM-{today().year}-000{i}" for i in range(1, 6)]),
-                                         any_text))
+            data["ref"] = draw(st.one_of(st.sampled_from([f"BM-{today().year}-000{i}" for i in range(1, 6)]), any_text))
     user = draw(st.sampled_from([KARI, INGRID]))
     return verb, data, user
 
@@ -189,8 +245,11 @@ class App:
             "channelId": "msteams",
             "serviceUrl": self.stub.url,
             "from": {"id": f"29:{user}", "name": "Ingrid" if channel else "Kari", "aadObjectId": user},
-            "conversation": {"id": INTAKE if channel else "a:kari-personal",
-                             "conversationType": "channel" if channel else "personal", "tenantId": TENANT},
+            "conversation": {
+                "id": INTAKE if channel else "a:kari-personal",
+                "conversationType": "channel" if channel else "personal",
+                "tenantId": TENANT,
+            },
             "recipient": {"id": "28:bot-app-id", "name": "Innkjøpsassistenten"},
             "locale": "nb-NO",
             "channelData": {"tenant": {"id": TENANT}},
@@ -216,8 +275,9 @@ class App:
 async def fuzz_app(
     new_database: Callable[[str], Awaitable[str]], make_settings: Callable[..., Settings]
 ) -> AsyncIterator[App]:
-    settings_ = make_settings(DATABASE_URL=await new_database("sqlite"), PROCUREMENT_USER_IDS=INGRID,
-                              INTAKE_CHANNEL_ID=INTAKE)
+    settings_ = make_settings(
+        DATABASE_URL=await new_database("sqlite"), PROCUREMENT_USER_IDS=INGRID, INTAKE_CHANNEL_ID=INTAKE
+    )
     async with ConnectorStub(rate_limits=False) as stub:
         client = TestClient(TestServer(await app_module.build_app(settings_), host="127.0.0.1"))
         await client.start_server()
@@ -257,9 +317,12 @@ def check_report(r: NeedsReport) -> None:
         assert "\u0000" not in text and not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
 
 
-@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+@settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(act=action())
 async def test_card_actions_never_crash_and_stored_reports_obey_the_rules(
     fuzz_app: App, act: tuple[Any, Any, str], caplog: pytest.LogCaptureFixture
@@ -269,8 +332,7 @@ async def test_card_actions_never_crash_and_stored_reports_obey_the_rules(
     status, body = await fuzz_app.invoke(verb, data, user)
     assert status not in (500, 501), (status, body)
     assert status == 200, (status, str(body)[:300])
-    assert isinstance(body, dict) and body.get("statusCode") == 200 and body.get("type") == CARD_TYPE, \
-        str(body)[:300]
+    assert isinstance(body, dict) and body.get("statusCode") == 200 and body.get("type") == CARD_TYPE, str(body)[:300]
     card = body["value"]
     validate_card(card)
     text = " ".join(card_texts(card))

@@ -132,8 +132,16 @@ async def test_invalid_submit_returns_the_form_with_values_and_messages(
 
 async def test_all_errors_at_once(bot: Bot) -> None:
     card = await bot.submit({"verb": "needs_report.submit"}, uuid.uuid4().hex)
-    required = ["title", "need", "service_area", "estimated_value", "category", "agreement_type",
-                "start_date", "duration_months"]
+    required = [
+        "title",
+        "need",
+        "service_area",
+        "estimated_value",
+        "category",
+        "agreement_type",
+        "start_date",
+        "duration_months",
+    ]
     for field in required:
         assert message_after(card, field), field
     assert "(8)" in texts_of(card)
@@ -246,8 +254,7 @@ async def test_concurrent_submits_with_different_tokens_get_distinct_refs(
     bot: Bot,
 ) -> None:
     """Five people submitting at the same moment (the first reports of the year)."""
-    cards = await asyncio.gather(*(bot.submit(valid_inputs(title=f"Behov {i}"), uuid.uuid4().hex)
-                                   for i in range(5)))
+    cards = await asyncio.gather(*(bot.submit(valid_inputs(title=f"Behov {i}"), uuid.uuid4().hex) for i in range(5)))
     refs = sorted(ref_in(c) for c in cards)
     assert refs == [f"BM-{year()}-{i:04d}" for i in range(1, 6)], [texts_of(c)[:200] for c in cards]
     assert len(await bot.rows(NeedsReport)) == 5
@@ -365,11 +372,17 @@ async def test_approve_by_innkjoper(bot: Bot) -> None:
     intake_id = (await bot.report(ref)).intake_activity_id
     kari_cards_before = len(bot.stub.cards(KARI_CHAT))
 
-    status, body = await bot.post(execute_activity(
-        bot.stub.url, "needs_report.approve",
-        {"verb": "needs_report.approve", "ref": ref, "decision_note": "Ser bra ut, vi tar kontakt."},
-        user=INGRID, conversation=INTAKE, conversation_type="channel", replyToId=intake_id,
-    ))
+    status, body = await bot.post(
+        execute_activity(
+            bot.stub.url,
+            "needs_report.approve",
+            {"verb": "needs_report.approve", "ref": ref, "decision_note": "Ser bra ut, vi tar kontakt."},
+            user=INGRID,
+            conversation=INTAKE,
+            conversation_type="channel",
+            replyToId=intake_id,
+        )
+    )
     assert status == 200
     card = body["value"]
     validate_card(card)
@@ -485,20 +498,33 @@ async def test_request_info_then_approve(bot: Bot) -> None:
     report = await bot.report(ref)
     assert report.status == "approved" and report.competition_ref == f"K-{year()}-0001"
     assert [e.action for e in await bot.audit(ref)] == [
-        "needs_report.submitted", "needs_report.info_requested", "needs_report.approved"]
+        "needs_report.submitted",
+        "needs_report.info_requested",
+        "needs_report.approved",
+    ]
 
 
 async def test_decision_on_unknown_ref(bot: Bot) -> None:
-    card = await bot.invoke("needs_report.approve", {"verb": "needs_report.approve", "ref": "BM-1999-9999"},
-                            user=INGRID, conversation=INTAKE, conversation_type="channel")
+    card = await bot.invoke(
+        "needs_report.approve",
+        {"verb": "needs_report.approve", "ref": "BM-1999-9999"},
+        user=INGRID,
+        conversation=INTAKE,
+        conversation_type="channel",
+    )
     assert "Jeg finner ikke noe med den referansen" in texts_of(card)
 
 
 async def test_refresh_shows_the_current_card(bot: Bot) -> None:
     ref = await _submitted_and_posted(bot)
     await bot.decide("needs_report.reject", ref)
-    card = await bot.invoke("needs_report.refresh", {"verb": "needs_report.refresh", "ref": ref},
-                            user=INGRID, conversation=INTAKE, conversation_type="channel")
+    card = await bot.invoke(
+        "needs_report.refresh",
+        {"verb": "needs_report.refresh", "ref": ref},
+        user=INGRID,
+        conversation=INTAKE,
+        conversation_type="channel",
+    )
     assert "Avvist av Ingrid Innkjøper" in texts_of(card)
 
 
@@ -517,9 +543,7 @@ async def test_throttled_card_update_does_not_hide_a_committed_approval(bot: Bot
     assert bot.stub.updates, "the intake message was never updated for the others"
 
 
-async def test_concurrent_approve_and_reject_decide_once(
-    bot: Bot, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_concurrent_approve_and_reject_decide_once(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two innkjøpere press at the same moment: exactly one decision is recorded.
 
     The needs-report service's units of work wait 0.3 s before they commit, so the second press
@@ -540,9 +564,9 @@ async def test_concurrent_approve_and_reject_decide_once(
                 await asyncio.sleep(0.3)  # still inside the transaction: commit comes after this
 
     monkeypatch.setattr(needs, "store", SlowStore())
-    await asyncio.gather(*(
-        bot.decide(verb, ref) for ref in refs for verb in ("needs_report.approve", "needs_report.reject")
-    ))
+    await asyncio.gather(
+        *(bot.decide(verb, ref) for ref in refs for verb in ("needs_report.approve", "needs_report.reject"))
+    )
     monkeypatch.setattr(needs, "store", store)
 
     doubles = {}
@@ -643,8 +667,14 @@ async def test_withdraw_after_approval_is_too_late(bot: Bot) -> None:
 
 async def test_save_draft_then_open_is_prefilled(bot: Bot) -> None:
     form = (await bot.say("behovsmelding"))[0]
-    partial = {"title": "Ny skolebuss", "need": "Elever i Nordbygda trenger skyss", "estimated_value": "2,5 mill",
-               "category": "services", "verb": "needs_report.save_draft", "token": token_of(form)}
+    partial = {
+        "title": "Ny skolebuss",
+        "need": "Elever i Nordbygda trenger skyss",
+        "estimated_value": "2,5 mill",
+        "category": "services",
+        "verb": "needs_report.save_draft",
+        "token": token_of(form),
+    }
     saved = await bot.invoke("needs_report.save_draft", partial)
     assert "Utkastet er lagret" in texts_of(saved)
     assert inputs_of(saved)["title"]["value"] == "Ny skolebuss"

@@ -92,9 +92,7 @@ async def test_failures_are_sorted(store: Store) -> None:
             case "throttled":
                 raise TransientError("Graph answered 429", retry_after=30, status=429)
             case "refused":
-                raise PermanentError(
-                    "Graph answered 403: no permission", status=403, code="Forbidden"
-                )
+                raise PermanentError("Graph answered 403: no permission", status=403, code="Forbidden")
             case "gone":
                 raise Unreachable("the user blocked the app", why="blocked", status=403)
             case "later":
@@ -115,13 +113,8 @@ async def test_failures_are_sorted(store: Store) -> None:
     assert before + timedelta(seconds=29) <= t.next_attempt_at <= utcnow() + timedelta(seconds=30)
     # Retrying can't fix a missing permission: failed at once, with the code, not the message.
     refused = rows["refused"]
-    assert (
-        refused.status == "failed"
-        and refused.last_error == "permission_missing: PermanentError 403 Forbidden"
-    )
-    assert rows["gone"].status == "unreachable" and (rows["gone"].last_error or "").startswith(
-        "blocked"
-    )
+    assert refused.status == "failed" and refused.last_error == "permission_missing: PermanentError 403 Forbidden"
+    assert rows["gone"].status == "unreachable" and (rows["gone"].last_error or "").startswith("blocked")
     assert rows["later"].status == "pending" and rows["later"].attempts == 1
     assert rows["broken"].status == "pending" and rows["broken"].attempts == 1
 
@@ -146,12 +139,8 @@ async def test_a_kind_without_a_handler_is_recorded_as_failed(store: Store) -> N
     rows = {r.idempotency_key: r for r in await _rows(store)}
     assert posted == [1]
     unknown = rows[Other("nobody handles me").idempotency_key]
-    assert unknown.status == "failed" and "no handler for outbox kind test.other" in (
-        unknown.last_error or ""
-    )
-    assert rows["test.post:odd"].status == "failed" and "TypeError" in (
-        rows["test.post:odd"].last_error or ""
-    )
+    assert unknown.status == "failed" and "no handler for outbox kind test.other" in (unknown.last_error or "")
+    assert rows["test.post:odd"].status == "failed" and "TypeError" in (rows["test.post:odd"].last_error or "")
     assert await worker.run_once() == 0, "not retried"
 
 
@@ -191,9 +180,7 @@ async def test_a_dead_workers_claim_is_taken_over_after_its_lease(store: Store) 
     other = OutboxWorker(store, {Post: post})
     assert await other.run_once() == 0, "an unexpired lease is respected"
     async with store.session() as session:
-        await session.execute(
-            sa.update(OutboxItem).values(claimed_until=utcnow() - timedelta(seconds=1))
-        )
+        await session.execute(sa.update(OutboxItem).values(claimed_until=utcnow() - timedelta(seconds=1)))
     assert await other.run_once() == 3
     assert sorted(done) == [0, 1, 2]
     # The dead worker's late finish can't overwrite the new owner's result.
@@ -214,9 +201,7 @@ async def test_the_submitters_notice_is_not_sent_again_after_it_was_recorded(bot
 
     async with bot.runtime.store.session() as session:  # as the dead process left it
         await session.execute(
-            sa.update(OutboxItem)
-            .where(OutboxItem.id == notice.id)
-            .values(status="pending", claimed_until=None)
+            sa.update(OutboxItem).where(OutboxItem.id == notice.id).values(status="pending", claimed_until=None)
         )
     assert await bot.runtime.outbox.run_once() == 1
     assert len(bot.stub.cards(KARI_CHAT)) == before + 1, "no second notice"

@@ -87,9 +87,7 @@ class Env:
 
     async def rows(self, *where: Any) -> list[Reminder]:
         async with self.store.session() as session:
-            return list(
-                await session.scalars(sa.select(Reminder).where(*where).order_by(Reminder.id))
-            )
+            return list(await session.scalars(sa.select(Reminder).where(*where).order_by(Reminder.id)))
 
     async def due_one(self) -> Reminder:
         """The one due reminder of a `contract_with_one_due` contract (its 6-month one)."""
@@ -97,9 +95,7 @@ class Env:
         return row
 
     async def pending_due(self) -> list[Reminder]:
-        return await self.rows(
-            Reminder.status == "pending", Reminder.send_after <= datetime.now(UTC)
-        )
+        return await self.rows(Reminder.status == "pending", Reminder.send_after <= datetime.now(UTC))
 
     async def set(self, ids: list[int], **values: Any) -> None:
         """Move time for some reminders (e.g. delivered_at a week back)."""
@@ -182,9 +178,7 @@ async def graph_env(
             installer=CatalogChatInstaller(client, DEFAULT_TEAMS_APP_ID),
         )
         try:
-            await seed_people(
-                runtime.store, stub.url, [manager_id(2)]
-            )  # manager 1 has never talked to the bot
+            await seed_people(runtime.store, stub.url, [manager_id(2)])  # manager 1 has never talked to the bot
             yield GraphEnv(stub, runtime, graph)
         finally:
             await runtime.store.close()
@@ -267,9 +261,7 @@ async def test_429_waits_for_retry_after_then_delivers_once(env: Env) -> None:
 
 
 @pytest.mark.parametrize("status", [503, 412, 502, 504])
-async def test_transient_errors_back_off_with_jitter_and_deliver_once(
-    env: Env, status: int
-) -> None:
+async def test_transient_errors_back_off_with_jitter_and_deliver_once(env: Env, status: int) -> None:
     await seed_people(env.store, env.stub.url, [manager_id(1)])
     await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
     conv = personal_conversation(manager_id(1))
@@ -299,9 +291,9 @@ async def test_transient_errors_back_off_with_jitter_and_deliver_once(
 
 def stored_reason(row: Reminder) -> EscalationReason:
     """The row's escalation reason: a code and a reference, never a message."""
-    assert row.escalation_reason and re.fullmatch(
-        r"[a-z_]+:F-[0-9A-F]{6}", row.escalation_reason
-    ), row.escalation_reason
+    assert row.escalation_reason and re.fullmatch(r"[a-z_]+:F-[0-9A-F]{6}", row.escalation_reason), (
+        row.escalation_reason
+    )
     return EscalationReason.parse(row.escalation_reason)
 
 
@@ -358,8 +350,7 @@ async def test_blocked_or_uninstalled_manager_is_escalated_to_the_channel(
     assert_plain(body)
     # The details are in the log, under the reference.
     assert any(
-        reason.ref in r.getMessage() and f"connector answered {status}" in r.getMessage()
-        for r in caplog.records
+        reason.ref in r.getMessage() and f"connector answered {status}" in r.getMessage() for r in caplog.records
     )
 
     async with env.store.session() as session:
@@ -438,9 +429,7 @@ async def test_manager_who_cannot_be_installed_is_escalated_at_once(
 
 
 async def test_local_mode_manager_without_a_chat_is_escalated(env: Env) -> None:
-    await seed_people(
-        env.store, env.stub.url, [manager_id(2)]
-    )  # manager 1 has no chat, and no Graph
+    await seed_people(env.store, env.stub.url, [manager_id(2)])  # manager 1 has no chat, and no Graph
     await upsert_contracts(env.contracts, [contract_with_one_due("KAV-1", 1)])
     await env.run_once()
     row = await env.due_one()
@@ -449,9 +438,7 @@ async def test_local_mode_manager_without_a_chat_is_escalated(env: Env) -> None:
     assert "avtaleforvalteren har ikke appen installert" in text_of(card)
 
 
-SIGN_IN_FAILED = (
-    "appen fikk ikke logget inn i Microsoft 365 (feil eller utløpt hemmelighet eller sertifikat)"
-)
+SIGN_IN_FAILED = "appen fikk ikke logget inn i Microsoft 365 (feil eller utløpt hemmelighet eller sertifikat)"
 NO_PERMISSION = "appen kunne ikke installeres fordi den mangler tillatelse i Microsoft 365"
 
 
@@ -506,18 +493,14 @@ async def test_permanent_graph_failure_is_retried_with_backoff_then_escalated(
     row = await env.due_one()
     assert row.status == "escalated"
     reason = stored_reason(row)
-    assert reason.code == (
-        "sign_in_failed" if case in ("wrong token", "refused secret") else "permission_missing"
-    )
+    assert reason.code == ("sign_in_failed" if case in ("wrong token", "refused secret") else "permission_missing")
     (card,) = env.channel_cards()
     body = text_of(card)
     assert f"{says} — kontakt IT, referanse {reason.ref}" in body, body
     assert_plain(body)
     assert SECRET not in body and "AADSTS" not in body
     logged = [r.getMessage() for r in caplog.records if reason.ref in r.getMessage()]
-    detail = {"wrong token": "InvalidAuthenticationToken", "refused secret": "invalid_client"}.get(
-        case, "Missing role"
-    )
+    detail = {"wrong token": "InvalidAuthenticationToken", "refused secret": "invalid_client"}.get(case, "Missing role")
     assert logged and any(detail in m for m in logged), logged
     assert not any(SECRET in r.getMessage() for r in caplog.records)
     # Each attempt met the failure once (the refused secret: before reaching Graph at all),
@@ -550,9 +533,7 @@ async def test_throttled_graph_install_honours_retry_after(graph_env: GraphEnv) 
     await env.run_once()
     row = await env.due_one()
     assert row.status == "pending" and "429" in (row.last_error or "")
-    assert (
-        before + timedelta(seconds=7) <= row.send_after <= datetime.now(UTC) + timedelta(seconds=7)
-    )
+    assert before + timedelta(seconds=7) <= row.send_after <= datetime.now(UTC) + timedelta(seconds=7)
     assert await env.run_once() == 0, "not before Retry-After"
     await env.set([row.id], send_after=datetime.now(UTC))
     assert await env.run_once() == 1
@@ -563,14 +544,10 @@ async def test_throttled_graph_install_honours_retry_after(graph_env: GraphEnv) 
 
 async def test_unanswered_after_7_days_escalates_once_answered_does_not(env: Env) -> None:
     await seed_people(env.store, env.stub.url, [manager_id(1)])
-    await upsert_contracts(
-        env.contracts, [contract_with_one_due(f"KAV-{i}", 1) for i in range(1, 4)]
-    )
+    await upsert_contracts(env.contracts, [contract_with_one_due(f"KAV-{i}", 1) for i in range(1, 4)])
     assert await env.run_once() == 3
     r1, r2, r3 = await env.rows(Reminder.status == "delivered")
-    outcome = await env.reminders.answer(
-        Actor(aad_id=manager_id(1), name="Forvalter"), r2.id, "new_needs_report", ""
-    )
+    outcome = await env.reminders.answer(Actor(aad_id=manager_id(1), name="Forvalter"), r2.id, "new_needs_report", "")
     assert outcome.changed
     now = datetime.now(UTC)
     await env.set([r1.id, r2.id], delivered_at=now - timedelta(days=7, minutes=1))
@@ -598,9 +575,7 @@ async def test_snooze_brings_the_reminder_back_in_7_days(env: Env) -> None:
     conv = personal_conversation(manager_id(1))
 
     before = datetime.now(UTC)
-    outcome = await env.reminders.answer(
-        Actor(aad_id=manager_id(1), name="Forvalter"), row.id, "snooze", ""
-    )
+    outcome = await env.reminders.answer(Actor(aad_id=manager_id(1), name="Forvalter"), row.id, "snooze", "")
     assert outcome.changed
     row = await env.due_one()
     assert row.status == "pending" and row.delivered_at is None
@@ -650,9 +625,7 @@ async def test_changed_contract_cancels_obsolete_reminders_before_they_go_out(en
         await env.run_once()
     sent = reminder_deliveries(env.stub)
     assert not set(sent) & {r.id for r in obsolete}, sent
-    assert {r.status for r in await env.rows(Reminder.id.in_([r.id for r in obsolete]))} == {
-        "cancelled"
-    }
+    assert {r.status for r in await env.rows(Reminder.id.in_([r.id for r in obsolete]))} == {"cancelled"}
     # The new plan's reminders are pending for the new end date.
     new = await env.rows(Reminder.status == "pending")
     assert new and all(r.target_date == changed.end_date for r in new)
@@ -746,11 +719,7 @@ async def test_two_hundred_managers_stay_under_50_per_second(env: Env) -> None:
     refused = env.stub.refused(429)
     assert len(refused) <= 20, f"{len(refused)} of 200 sends refused with 429"
     for r in refused:
-        later = [
-            x.at
-            for x in env.stub.requests
-            if x.conversation_id == r.conversation_id and x.delivered
-        ]
+        later = [x.at for x in env.stub.requests if x.conversation_id == r.conversation_id and x.delivered]
         assert later and later[0] >= r.at + 1.0, "a 429 waits for Retry-After (≥ 1 s from the stub)"
 
 

@@ -74,11 +74,7 @@ class Instance:
         self.log = workdir / f"{name}.log"
         data = workdir / name
         data.mkdir(parents=True, exist_ok=True)
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CONNECTIONS__", "CONNECTIONSMAP__"))
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONNECTIONS__", "CONNECTIONSMAP__"))}
         env.update(
             {
                 "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "",  # local mode, whatever a .env says
@@ -155,15 +151,11 @@ async def seeded(
 
 async def count_status(store: Store) -> dict[str, int]:
     async with store.session() as session:
-        rows = await session.execute(
-            sa.select(Reminder.status, sa.func.count()).group_by(Reminder.status)
-        )
+        rows = await session.execute(sa.select(Reminder.status, sa.func.count()).group_by(Reminder.status))
         return {status: int(n) for status, n in rows.all()}
 
 
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], within: float, what: str, instances: list[Instance]
-) -> None:
+async def wait_until(check: Callable[[], Awaitable[bool]], within: float, what: str, instances: list[Instance]) -> None:
     deadline = time.monotonic() + within
     while not await check():
         for inst in instances:
@@ -223,9 +215,7 @@ async def test_instance_killed_mid_batch_loses_nothing(
 
         on_stub = set(reminder_deliveries(stub))
         async with store.session() as session:
-            rows = (
-                await session.execute(sa.select(Reminder.id, Reminder.status, Reminder.claimed_by))
-            ).all()
+            rows = (await session.execute(sa.select(Reminder.id, Reminder.status, Reminder.claimed_by))).all()
         in_flight = {rid for rid, status, by in rows if status == "pending" and by is not None}
         dead_workers = {by for _, status, by in rows if status == "pending" and by is not None}
         acked_not_recorded = in_flight & on_stub
@@ -243,9 +233,7 @@ async def test_instance_killed_mid_batch_loses_nothing(
         async with store.session() as session:
             still = set(
                 await session.scalars(
-                    sa.select(Reminder.id).where(
-                        Reminder.status == "pending", Reminder.claimed_by.in_(dead_workers)
-                    )
+                    sa.select(Reminder.id).where(Reminder.status == "pending", Reminder.claimed_by.in_(dead_workers))
                 )
             )
         assert still == in_flight, "an unexpired lease is respected"
@@ -285,9 +273,7 @@ async def test_instance_killed_mid_batch_loses_nothing(
 # -- one instance, restarted; and why SQLite is one instance ---------------------------------
 
 
-async def test_restart_after_a_crash_loses_nothing(
-    db_url: str, make_settings: Callable[..., Settings]
-) -> None:
+async def test_restart_after_a_crash_loses_nothing(db_url: str, make_settings: Callable[..., Settings]) -> None:
     async with ConnectorStub() as stub:
         runtime = await build_runtime(
             make_settings(
@@ -315,14 +301,10 @@ async def test_restart_after_a_crash_loses_nothing(
                 )
             assert await worker.run_once() == 40
             per_reminder = reminder_deliveries(stub)
-            assert per_reminder == Counter(dict.fromkeys(ids, 1)), (
-                "a lease taken over sends what was not sent"
-            )
+            assert per_reminder == Counter(dict.fromkeys(ids, 1)), "a lease taken over sends what was not sent"
             assert await count_status(runtime.store) == {"delivered": 60}
             duplicates = sum(n - 1 for n in per_reminder.values())
-            print(
-                f"\nrestart test: claimed by the dead instance {len(dead)}, duplicates {duplicates}"
-            )
+            print(f"\nrestart test: claimed by the dead instance {len(dead)}, duplicates {duplicates}")
         finally:
             await runtime.store.close()
 

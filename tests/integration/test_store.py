@@ -159,10 +159,10 @@ async def test_sql_storage_round_trip(store: Store) -> None:
     storage = SqlStorage(store)
     key = "msteams/conversations/a:1Xyz-æøå/" + "k" * 200
     assert await storage.read([key], target_cls=Note) == {}
-    await storage.write({key: Note("første «hei» \"x\" {y} 🚀", 1), "other": Note("b")})
+    await storage.write({key: Note('første «hei» "x" {y} 🚀', 1), "other": Note("b")})
     got = await storage.read([key, "other", "missing"], target_cls=Note)
     assert set(got) == {key, "other"}
-    assert (got[key].text, got[key].count) == ("første «hei» \"x\" {y} 🚀", 1)
+    assert (got[key].text, got[key].count) == ('første «hei» "x" {y} 🚀', 1)
 
     await storage.write({key: Note("second", 2)})  # overwrite, not a second row
     got = await storage.read([key], target_cls=Note)
@@ -360,8 +360,16 @@ async def test_installations_are_appended_and_toggle_installed(store: Store) -> 
 async def test_audit_entries_append(store: Store) -> None:
     for action in ("created", "approved"):
         async with store.session() as session:
-            audit(session, actor_aad_id="aad-kari", actor_name="Kari", action=action, entity="needs_report",
-                  entity_id="BM-2026-0001", activity_id="f:1", details={"note": "«ok» {x}"})
+            audit(
+                session,
+                actor_aad_id="aad-kari",
+                actor_name="Kari",
+                action=action,
+                entity="needs_report",
+                entity_id="BM-2026-0001",
+                activity_id="f:1",
+                details={"note": "«ok» {x}"},
+            )
     rows = sorted(await _all(store, AuditEntry), key=lambda r: r.id)
     assert [r.action for r in rows] == ["created", "approved"]
     assert rows[0].details == {"note": "«ok» {x}"} and rows[0].at.tzinfo is not None

@@ -60,7 +60,7 @@ class _Item(StoreItem):
         return {"value": self.value}
 
     @staticmethod
-    def from_json_to_store_item(json_data: MutableMapping[str, Any]) -> "_Item":
+    def from_json_to_store_item(json_data: MutableMapping[str, Any]) -> _Item:
         return _Item(str(json_data["value"]))
 
 

@@ -59,8 +59,7 @@ def test_anyone_means_a_known_person() -> None:
 
 @pytest.mark.parametrize("conversation", ["channel", "groupChat"])
 def test_personal_only_content_stays_out_of_shared_conversations(conversation: str) -> None:
-    shared = Actor(aad_id="ingrid", name="Ingrid", roles=frozenset({Role.PROCUREMENT}),
-                   conversation_type=conversation)  # type: ignore[arg-type]
+    shared = Actor(aad_id="ingrid", name="Ingrid", roles=frozenset({Role.PROCUREMENT}), conversation_type=conversation)  # type: ignore[arg-type]
     assert POLICY.granted(shared, "prices")  # the role holds …
     assert not POLICY.allows(shared, "prices")  # … but not here
     with pytest.raises(NotAllowed) as refused:

@@ -130,9 +130,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_graph_sees_the_product() -> None:
-    assert {"procurement.contracts.model", "procurement.contracts.importing.rows", "app"} <= set(
-        GRAPH
-    )
+    assert {"procurement.contracts.model", "procurement.contracts.importing.rows", "app"} <= set(GRAPH)
     assert "procurement.contracts.model" in GRAPH["procurement.reminders.schedule"]
     assert "procurement.contracts.import_cli" in GRAPH["app"]  # a function-level import counts
 
@@ -171,9 +169,7 @@ def test_nothing_imports_the_composition_root() -> None:
     assert importers == []
 
 
-@pytest.mark.parametrize(
-    "module", sorted(m for m in FILES if m.startswith("procurement") and m.endswith(".model"))
-)
+@pytest.mark.parametrize("module", sorted(m for m in FILES if m.startswith("procurement") and m.endswith(".model")))
 def test_a_workflow_model_imports_only_its_workflow_and_the_shared_values(module: str) -> None:
     workflow = module.rsplit(".", 1)[0]
     outside = {

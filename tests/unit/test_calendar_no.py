@@ -109,9 +109,7 @@ def test_previous_working_day_is_a_working_day_not_after_the_input(day: date) ->
     result = previous_working_day(day)
     assert is_working_day(result)
     assert day - timedelta(days=6) <= result <= day
-    assert all(
-        not is_working_day(result + timedelta(days=i)) for i in range(1, (day - result).days + 1)
-    )
+    assert all(not is_working_day(result + timedelta(days=i)) for i in range(1, (day - result).days + 1))
 
 
 # -- working hours ----------------------------------------------------------------------
@@ -176,11 +174,7 @@ def test_next_send_time_rejects_naive_datetimes() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.datetimes(
-        min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC)
-    )
-)
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC)))
 def test_next_send_time_is_in_working_hours_and_not_before_now(now: datetime) -> None:
     result = next_send_time(now)
     local = result.astimezone(OSLO)

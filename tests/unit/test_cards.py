@@ -60,8 +60,9 @@ def _contract_form(lang: str, s: str) -> list[dict[str, Any]]:
         "token": s,
         "error_summary": s,
     }
-    with_errors = dict(base, errors={"title": s, "category": s, "internal_notes": s},
-                       origin=s, action_data={"competition": s})
+    with_errors = dict(
+        base, errors={"title": s, "category": s, "internal_notes": s}, origin=s, action_data={"competition": s}
+    )
     empty = {"values": {}, "labels": base["labels"], "errors": {}, "token": None, "error_summary": ""}
     return [dict(base, errors={}), with_errors, empty]
 
@@ -76,8 +77,14 @@ def _contract_list(lang: str, s: str) -> list[dict[str, Any]]:
 
 
 def _needs_report_form(lang: str, s: str) -> list[dict[str, Any]]:
-    choice = {"service_area": "oppvekst", "category": "goods", "agreement_type": "single",
-              "budget_secured": "true", "innovation": "false", "start_date": "2027-01-15"}
+    choice = {
+        "service_area": "oppvekst",
+        "category": "goods",
+        "agreement_type": "single",
+        "budget_secured": "true",
+        "innovation": "false",
+        "start_date": "2027-01-15",
+    }
     values = {k: choice.get(k, s) for k in NEEDS_REPORT_FIELDS}
     base: dict[str, Any] = {
         "values": values,
@@ -92,8 +99,9 @@ def _needs_report_form(lang: str, s: str) -> list[dict[str, Any]]:
         "limits_hint": s,
         "token": s,
     }
-    blank = dict(base, values={k: "" for k in NEEDS_REPORT_FIELDS}, numbers={"duration_months": None,
-                                                                             "option_months": None})
+    blank = dict(
+        base, values={k: "" for k in NEEDS_REPORT_FIELDS}, numbers={"duration_months": None, "option_months": None}
+    )
     return [
         base,
         dict(base, errors={k: s for k in NEEDS_REPORT_FIELDS}, notice=s),
@@ -111,8 +119,16 @@ def _consequences(s: str) -> list[dict[str, Any]]:
 
 def _needs_report_intake(lang: str, s: str) -> list[dict[str, Any]]:
     base = {
-        "heading": s, "status_line": s, "status_color": "Warning", "facts": _facts(s), "need": s,
-        "consequences": _consequences(s), "open": True, "decision_note": s, "notice": s, "ref": s,
+        "heading": s,
+        "status_line": s,
+        "status_color": "Warning",
+        "facts": _facts(s),
+        "need": s,
+        "consequences": _consequences(s),
+        "open": True,
+        "decision_note": s,
+        "notice": s,
+        "ref": s,
         "refresh_user_ids": [s, "29:kari"],
     }
     return [base, dict(base, open=False, notice=None, refresh_user_ids=[], consequences=[])]
@@ -120,8 +136,10 @@ def _needs_report_intake(lang: str, s: str) -> list[dict[str, Any]]:
 
 def _needs_report_list(lang: str, s: str) -> list[dict[str, Any]]:
     return [
-        {"items": [{"ref": "BM-2026-0001", "title": s, "line": s}, {"ref": s, "title": "x", "line": "y"}],
-         "draft_line": s},
+        {
+            "items": [{"ref": "BM-2026-0001", "title": s, "line": s}, {"ref": s, "title": "x", "line": "y"}],
+            "draft_line": s,
+        },
         {"items": [], "draft_line": None},
     ]
 
@@ -150,8 +168,17 @@ def _reminder(lang: str, s: str) -> list[dict[str, Any]]:
         {"title": s, "verb": "reminder.extend_option", "data": {"reminder": 7}, "style": "positive"},
         {"title": s, "verb": "reminder.snooze", "data": {"reminder": 7}},
     ]
-    base = {"heading": s, "question": s, "facts": _facts(s), "answered_line": None, "notice": s,
-            "open": True, "reason": s, "reason_error": s, "actions": actions}
+    base = {
+        "heading": s,
+        "question": s,
+        "facts": _facts(s),
+        "answered_line": None,
+        "notice": s,
+        "open": True,
+        "reason": s,
+        "reason_error": s,
+        "actions": actions,
+    }
     return [base, dict(base, open=False, answered_line=s, notice=None, reason_error=None)]
 
 
@@ -301,8 +328,12 @@ def test_welcome_cards_are_what_the_bot_sends() -> None:
     nb, en = home.welcome_card("nb"), home.welcome_card("en")
     for card in (nb, en):
         validate_card(card)
-    assert [a["title"] for a in nb["actions"]] == ["Ny behovsmelding", "Mine behovsmeldinger",
-                                                  "Mine kontrakter", "Meld avvik"]
+    assert [a["title"] for a in nb["actions"]] == [
+        "Ny behovsmelding",
+        "Mine behovsmeldinger",
+        "Mine kontrakter",
+        "Meld avvik",
+    ]
     assert [a["verb"] for a in nb["actions"]] == [verb for _, verb in home.WELCOME_ACTIONS]
     assert "Procurement assistant" in "\n".join(card_texts(en))
 
@@ -356,8 +387,9 @@ _any_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(title=_any_text, body=_any_text, button=_any_text, lang=st.sampled_from(LANGS))
 def test_random_text_in_a_notice_is_a_valid_card(title: str, body: str, button: str, lang: str) -> None:
-    card = render_card("notice", lang, title=title, body=body,
-                       actions=[{"title": button, "verb": "home.help", "data": {"note": body}}])
+    card = render_card(
+        "notice", lang, title=title, body=body, actions=[{"title": button, "verb": "home.help", "data": {"note": body}}]
+    )
     assert not card_problems(card), card_problems(card)
     assert read_markdown(card["body"][0]["text"]) == ([], plain(title))
     assert read_markdown(card["body"][1]["text"]) == ([], plain(body))
@@ -366,10 +398,15 @@ def test_random_text_in_a_notice_is_a_valid_card(title: str, body: str, button: 
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(coming=st.lists(_any_text, max_size=4), titles=st.lists(_any_text, min_size=4, max_size=4),
-       lang=st.sampled_from(LANGS))
+@given(
+    coming=st.lists(_any_text, max_size=4),
+    titles=st.lists(_any_text, min_size=4, max_size=4),
+    lang=st.sampled_from(LANGS),
+)
 def test_random_text_in_a_welcome_is_a_valid_card(coming: list[str], titles: list[str], lang: str) -> None:
-    actions = [{"title": t, "verb": verb, "data": {}} for t, (_, verb) in zip(titles, home.WELCOME_ACTIONS, strict=True)]
+    actions = [
+        {"title": t, "verb": verb, "data": {}} for t, (_, verb) in zip(titles, home.WELCOME_ACTIONS, strict=True)
+    ]
     card = render_card("welcome", lang, actions=actions, coming=coming)
     assert not card_problems(card), card_problems(card)
     assert [a["title"] for a in card["actions"]] == titles
@@ -382,7 +419,7 @@ def test_random_text_in_a_welcome_is_a_valid_card(coming: list[str], titles: lis
 EVIL = "http://evil.example"
 MARKUP = [
     f"[lenke]({EVIL})",
-    f"[lenke]({EVIL} \"tittel\")",
+    f'[lenke]({EVIL} "tittel")',
     f"[lenke][1]\n\n[1]: {EVIL}",
     f"![bilde]({EVIL}/pixel.png)",
     f"<{EVIL}>",
@@ -479,8 +516,9 @@ def test_values_and_payloads_are_not_escaped() -> None:
     assert decision["value"] == value
     assert card["refresh"]["action"]["data"]["ref"] == value
     assert all(a["data"]["ref"] == value for a in card["actions"])
-    notice = render_card("notice", "nb", title="t", body="b",
-                         actions=[{"title": value, "verb": "home.help", "data": {"q": value}}])
+    notice = render_card(
+        "notice", "nb", title="t", body="b", actions=[{"title": value, "verb": "home.help", "data": {"q": value}}]
+    )
     assert notice["actions"][0]["title"] == value
     assert notice["actions"][0]["data"] == {"q": value, "verb": "home.help"}
     assert notice["actions"][0]["fallback"]["data"] == {"q": value, "verb": "home.help"}
@@ -496,7 +534,11 @@ def test_catalog_strings_use_no_markdown() -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.text(alphabet=st.one_of(st.sampled_from(list("*_[]()<>!#-+=.:/\\`~|&{}@ \n\t1aW")),
-                                       st.characters(codec="utf-8")), max_size=60))
+@given(
+    text=st.text(
+        alphabet=st.one_of(st.sampled_from(list("*_[]()<>!#-+=.:/\\`~|&{}@ \n\t1aW")), st.characters(codec="utf-8")),
+        max_size=60,
+    )
+)
 def test_escaped_random_text_shows_literally(text: str) -> None:
     assert read_markdown(escape_markdown(text)) == ([], plain(text))

@@ -143,9 +143,7 @@ def only(report: ParseReport) -> ContractData:
 
 def test_csv_fixture() -> None:
     report = parse_contract_file(CSV_FIXTURE)
-    assert (
-        report.file_format == "csv" and report.encoding == "utf-8-sig" and report.delimiter == ";"
-    )
+    assert report.file_format == "csv" and report.encoding == "utf-8-sig" and report.delimiter == ";"
     assert [(r.line_no, r.data.external_ref) for r in report.rows] == [
         (2, "KAV-2024-0012"),
         (3, "KAV-2024-0013"),
@@ -163,11 +161,7 @@ def test_csv_fixture() -> None:
     first = report.rows[0].data
     assert first.supplier_name == "Renhold Øst AS"
     assert first.supplier_org_no == "974760673"
-    assert (
-        first.category == "services"
-        and first.agreement_type == "framework"
-        and first.risk_level == "high"
-    )
+    assert first.category == "services" and first.agreement_type == "framework" and first.risk_level == "high"
     assert first.value_nok == 1_250_000
     assert first.options == (
         ContractOption(1, 12, date(2026, 9, 30)),
@@ -207,9 +201,7 @@ def test_xlsx_fixture_with_date_cells_and_other_aliases() -> None:
         (4, "KAV-2024-0030"),
         (7, "KAV-2025-0040"),
     ]
-    assert [tuple(e) for e in report.rejected] == [
-        (6, "Rad 6: sluttdato 30.02.2026 er ikke en gyldig dato")
-    ]
+    assert [tuple(e) for e in report.rejected] == [(6, "Rad 6: sluttdato 30.02.2026 er ikke en gyldig dato")]
     works = report.rows[1].data
     assert works.category == "works" and works.supplier_name == "Entreprenør Innlandet AS"
     assert works.start_date == date(2024, 8, 1) and works.end_date == date(2027, 7, 31)
@@ -316,8 +308,7 @@ def test_every_alias_maps_to_its_field(field: str, alias: str) -> None:
     headers = [alias if f == field else DEFAULT_HEADER.get(f, f"X-{f}") for f in fields]
     # the helper names the optional columns with their first alias unless under test
     headers = [
-        h if not h.startswith("X-") else next(s.aliases[0] for s in COLUMNS if s.field == h[2:])
-        for h in headers
+        h if not h.startswith("X-") else next(s.aliases[0] for s in COLUMNS if s.field == h[2:]) for h in headers
     ]
     report = parse_contract_bytes(csv_bytes([[SAMPLE[f] for f in fields]], header=headers), "a.csv")
     assert report.columns[field] == alias
@@ -361,9 +352,7 @@ def test_mapping_doc_lists_every_alias() -> None:
         for alias in spec.aliases:
             assert f"`{alias}`" in COLUMN_MAPPING_DOC
     assert COLUMN_MAPPING_DOC in (columns.__doc__ or "")
-    assert (
-        COLUMN_MAPPING_DOC.count("\n|") == len(COLUMNS) + 1
-    )  # header, rule and one line per column
+    assert COLUMN_MAPPING_DOC.count("\n|") == len(COLUMNS) + 1  # header, rule and one line per column
 
 
 def test_readme_shows_the_mapping_the_import_uses() -> None:
@@ -400,9 +389,7 @@ def test_category_and_risk_words(column: str, text: str, field: str, expected: s
 
 def test_unknown_category_is_rejected() -> None:
     report = parse_rows([row(Kategori="Mat")])
-    assert report.rejected[0].reason == (
-        "Rad 2: kategori «Mat» er ukjent (bruk Varer, Tjenester eller Bygg og anlegg)"
-    )
+    assert report.rejected[0].reason == ("Rad 2: kategori «Mat» er ukjent (bruk Varer, Tjenester eller Bygg og anlegg)")
 
 
 @pytest.mark.parametrize(
@@ -477,9 +464,7 @@ def test_parse_amount_rejects(text: object) -> None:
         parse_amount(text)
 
 
-@pytest.mark.parametrize(
-    "text", ["1 250 000,50", "kr 1 250 000,-", "1,25 mill", "1.300", "1,3", "0", "mye"]
-)
+@pytest.mark.parametrize("text", ["1 250 000,50", "kr 1 250 000,-", "1,25 mill", "1.300", "1,3", "0", "mye"])
 def test_the_card_and_the_import_read_amounts_alike(text: str) -> None:
     form = validate_contract_form({**CARD, "value_nok": text}, today=date(2024, 12, 1))
     try:
@@ -638,9 +623,7 @@ def test_missing_option_notice_warns_and_uses_period_end() -> None:
 
 def test_notice_after_end_is_rejected() -> None:
     report = parse_rows([row(Opsjonsfrist="01.01.2027")])
-    assert (
-        report.rejected[0].reason == "Rad 2: opsjonsfrist 01.01.2027 er etter sluttdato 31.12.2026"
-    )
+    assert report.rejected[0].reason == "Rad 2: opsjonsfrist 01.01.2027 er etter sluttdato 31.12.2026"
 
 
 def test_notice_without_options_warns() -> None:
@@ -666,9 +649,7 @@ def test_controls() -> None:
 
 def test_bad_control_rejects_the_row() -> None:
     report = parse_rows([row(Kontroller="2025-06-31 Lønnskontroll")])
-    assert report.rejected[0].reason.startswith(
-        "Rad 2: kontroll «2025-06-31 Lønnskontroll» har ingen gyldig dato"
-    )
+    assert report.rejected[0].reason.startswith("Rad 2: kontroll «2025-06-31 Lønnskontroll» har ingen gyldig dato")
 
 
 @pytest.mark.parametrize(
@@ -686,10 +667,7 @@ def test_manager(text: str, email: str, aad_id: str | None) -> None:
 
 def test_manager_that_is_not_an_address_is_rejected() -> None:
     report = parse_rows([row(Avtaleforvalter="Kari Nordmann")])
-    assert (
-        report.rejected[0].reason
-        == "Rad 2: avtaleforvalter «Kari Nordmann» er ikke en e-postadresse"
-    )
+    assert report.rejected[0].reason == "Rad 2: avtaleforvalter «Kari Nordmann» er ikke en e-postadresse"
 
 
 def test_too_long_values_are_rejected_before_they_reach_the_store() -> None:
@@ -739,11 +717,7 @@ def test_duplicate_external_ref_rejects_the_later_row() -> None:
 
 
 def test_blank_rows_are_skipped_and_short_rows_padded() -> None:
-    data = (
-        csv_bytes([GOOD])
-        + b"\r\n;;;;\r\n"
-        + b"KAV-9;Lev AS;;Tittel;Varer;01.01.2025;31.12.2025\r\n"
-    )
+    data = csv_bytes([GOOD]) + b"\r\n;;;;\r\n" + b"KAV-9;Lev AS;;Tittel;Varer;01.01.2025;31.12.2025\r\n"
     report = parse_contract_bytes(data, "x.csv")
     assert [(r.line_no, r.data.external_ref) for r in report.rows] == [
         (2, "KAV-2024-0012"),
@@ -763,9 +737,7 @@ def test_row_error_unpacks_as_line_and_reason() -> None:
 def test_missing_required_columns() -> None:
     with pytest.raises(ContractFileError) as info:
         parse_contract_bytes(csv_bytes([GOOD[:4]], header=HEADER[:4]), "x.csv")
-    assert info.value.message_nb.startswith(
-        "Påkrevde kolonner mangler: Kategori (eller Anskaffelseskategori"
-    )
+    assert info.value.message_nb.startswith("Påkrevde kolonner mangler: Kategori (eller Anskaffelseskategori")
     assert "Startdato" in info.value.message_nb and "Sluttdato" in info.value.message_nb
 
 
@@ -800,9 +772,7 @@ class FakePort:
         self.fingerprints: dict[str, str] = {}
         self.fail_on = fail_on
 
-    async def upsert_contract(
-        self, data: ContractData
-    ) -> Literal["created", "updated", "unchanged"]:
+    async def upsert_contract(self, data: ContractData) -> Literal["created", "updated", "unchanged"]:
         if data.external_ref == self.fail_on:
             raise RuntimeError("database is locked")
         old = self.fingerprints.get(data.external_ref)
@@ -832,9 +802,7 @@ async def test_import_then_reimport_is_unchanged() -> None:
 async def test_changed_row_is_updated() -> None:
     port = FakePort()
     await apply_import(port, parse_rows([row(), row(Avtalenummer="KAV-2")]))
-    summary = await apply_import(
-        port, parse_rows([row(Sluttdato="31.12.2027"), row(Avtalenummer="KAV-2")])
-    )
+    summary = await apply_import(port, parse_rows([row(Sluttdato="31.12.2027"), row(Avtalenummer="KAV-2")]))
     assert (summary.created, summary.updated, summary.unchanged) == (0, 1, 1)
     assert summary.updated_refs == ["KAV-2024-0012"] and summary.ok
 
@@ -843,9 +811,7 @@ async def test_store_failure_on_one_row_does_not_stop_the_rest() -> None:
     port = FakePort(fail_on="KAV-2")
     summary = await apply_import(
         port,
-        parse_rows(
-            [row(Avtalenummer="KAV-1"), row(Avtalenummer="KAV-2"), row(Avtalenummer="KAV-3")]
-        ),
+        parse_rows([row(Avtalenummer="KAV-1"), row(Avtalenummer="KAV-2"), row(Avtalenummer="KAV-3")]),
     )
     assert summary.created_refs == ["KAV-1", "KAV-3"]
     assert [tuple(f) for f in summary.failed] == [
@@ -900,9 +866,7 @@ def test_cli_dry_run() -> None:
     assert code == 1 and "Accepted rows: 3" in out
 
 
-def test_cli_unreadable_file_and_missing_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_unreadable_file_and_missing_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = run_cli([str(tmp_path / "none.csv"), "--dry-run"])
     assert code == 2 and "kan ikke leses" in err
     # No URL: the bot's settings decide; without a register to open, it says how to import.
@@ -945,9 +909,7 @@ def test_cli_imports_through_open_store() -> None:
 
     def cli(args: list[str]) -> tuple[int, str]:
         out = io.StringIO()
-        return contract_import_cli.main(
-            args, out=out, err=io.StringIO(), open_store=open_store
-        ), out.getvalue()
+        return contract_import_cli.main(args, out=out, err=io.StringIO(), open_store=open_store), out.getvalue()
 
     # Without --database-url the register opens the bot's own database (settings decide).
     code, out = cli([str(XLSX_FIXTURE)])

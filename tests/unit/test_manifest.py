@@ -30,13 +30,23 @@ NB_COMMANDS = [
     "ny kontrakt",
     "språk engelsk",
 ]
-EN_COMMANDS = ["help", "needs report", "my needs reports", "my contracts", "new contract",
-               "language norwegian"]
+EN_COMMANDS = ["help", "needs report", "my needs reports", "my contracts", "new contract", "language norwegian"]
 # What the product does today, and words for what it does not do yet (deviation reports,
 # the competition's collaboration room, SharePoint mirroring and archiving): the manifest
 # must not promise those to the people who install it.
-NOT_BUILT = ("avvik", "deviation", "samhandling", "collaboration", "rom ", "room", "arkiv",
-             "archiv", "sharepoint", "dokument", "document")
+NOT_BUILT = (
+    "avvik",
+    "deviation",
+    "samhandling",
+    "collaboration",
+    "rom ",
+    "room",
+    "arkiv",
+    "archiv",
+    "sharepoint",
+    "dokument",
+    "document",
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +111,7 @@ def test_package_holds_manifest_icons_and_english_strings_at_root(configured_pac
 def test_configured_ids_domain_and_version(configured_package: Path) -> None:
     manifest, _ = read_package(configured_package)
     assert manifest["manifestVersion"].startswith("1.2")
-    assert manifest["$schema"].endswith(
-        f"/v{manifest['manifestVersion']}/MicrosoftTeams.schema.json"
-    )
+    assert manifest["$schema"].endswith(f"/v{manifest['manifestVersion']}/MicrosoftTeams.schema.json")
     assert manifest["id"] == TEAMS_APP_ID
     assert manifest["version"] == "2.3.4"
     assert manifest["bots"][0]["botId"] == CLIENT_ID
@@ -142,9 +150,7 @@ def test_names_bot_scopes_and_norwegian_commands(configured_package: Path) -> No
     ]
     for command_list in bot["commandLists"]:
         commands = command_list["commands"]
-        assert [c["title"] for c in commands] == [
-            item[0] if isinstance(item, tuple) else item for item in NB_COMMANDS
-        ]
+        assert [c["title"] for c in commands] == [item[0] if isinstance(item, tuple) else item for item in NB_COMMANDS]
         for item, command in zip(NB_COMMANDS, commands, strict=True):
             assert command["description"]
             if isinstance(item, tuple):
@@ -154,17 +160,11 @@ def test_names_bot_scopes_and_norwegian_commands(configured_package: Path) -> No
 def test_english_strings_translate_every_command(configured_package: Path) -> None:
     manifest, files = read_package(configured_package)
     strings = json.loads(files["en.json"].decode("utf-8"))
-    assert manifest["localizationInfo"]["additionalLanguages"] == [
-        {"languageTag": "en", "file": "en.json"}
-    ]
-    assert strings["$schema"].endswith(
-        f"/v{manifest['manifestVersion']}/MicrosoftTeams.Localization.schema.json"
-    )
+    assert manifest["localizationInfo"]["additionalLanguages"] == [{"languageTag": "en", "file": "en.json"}]
+    assert strings["$schema"].endswith(f"/v{manifest['manifestVersion']}/MicrosoftTeams.Localization.schema.json")
     assert strings["name.short"] == "Procurement Assistant"
     assert build.check_localization(manifest, strings) == []
-    titles = [
-        strings[f"bots[0].commandLists[0].commands[{i}].title"] for i in range(len(NB_COMMANDS))
-    ]
+    titles = [strings[f"bots[0].commandLists[0].commands[{i}].title"] for i in range(len(NB_COMMANDS))]
     # The bot's text routes understand these English titles too (bot/routes*.py).
     assert titles == EN_COMMANDS
 
@@ -187,10 +187,16 @@ def test_every_command_is_one_the_bot_answers() -> None:
 def test_description_claims_only_what_the_product_does() -> None:
     manifest = build.render_manifest(build.config_from_env({}))
     strings = build.load_localization()
-    nb = [manifest["description"]["short"], manifest["description"]["full"],
-          *(c["description"] for cl in manifest["bots"][0]["commandLists"] for c in cl["commands"])]
-    en = [strings["description.short"], strings["description.full"],
-          *(v for k, v in strings.items() if k.endswith(".description"))]
+    nb = [
+        manifest["description"]["short"],
+        manifest["description"]["full"],
+        *(c["description"] for cl in manifest["bots"][0]["commandLists"] for c in cl["commands"]),
+    ]
+    en = [
+        strings["description.short"],
+        strings["description.full"],
+        *(v for k, v in strings.items() if k.endswith(".description")),
+    ]
     for line in nb + en:
         found = [word for word in NOT_BUILT if word in line.lower()]
         assert not found, f"the manifest promises {found} (not built yet): {line!r}"
@@ -247,9 +253,7 @@ def test_check_icons_rejects_a_coloured_outline(tmp_path: Path) -> None:
     assert any("hvite" in p for p in problems)
 
 
-def test_rendered_manifest_passes_the_node_validator(
-    node: str, local_package: Path, tmp_path: Path
-) -> None:
+def test_rendered_manifest_passes_the_node_validator(node: str, local_package: Path, tmp_path: Path) -> None:
     with zipfile.ZipFile(local_package) as archive:
         archive.extractall(tmp_path)
     result = run_validator(node, tmp_path / "manifest.json")
@@ -267,9 +271,7 @@ def _broken_copy(package: Path, tmp_path: Path, change: Any) -> Path:
     return manifest_path
 
 
-def test_validator_rejects_a_bot_id_that_is_not_a_guid(
-    node: str, local_package: Path, tmp_path: Path
-) -> None:
+def test_validator_rejects_a_bot_id_that_is_not_a_guid(node: str, local_package: Path, tmp_path: Path) -> None:
     def change(m: dict[str, Any]) -> None:
         m["bots"][0]["botId"] = "not-a-guid"
 
@@ -278,12 +280,8 @@ def test_validator_rejects_a_bot_id_that_is_not_a_guid(
     assert "/bots/0/botId" in result.stderr
 
 
-def test_validator_rejects_a_missing_required_field(
-    node: str, local_package: Path, tmp_path: Path
-) -> None:
-    result = run_validator(
-        node, _broken_copy(local_package, tmp_path, lambda m: m.pop("developer"))
-    )
+def test_validator_rejects_a_missing_required_field(node: str, local_package: Path, tmp_path: Path) -> None:
+    result = run_validator(node, _broken_copy(local_package, tmp_path, lambda m: m.pop("developer")))
     assert result.returncode == 1
     assert "developer" in result.stderr
 
@@ -303,13 +301,9 @@ def test_validator_rejects_bad_english_strings_and_missing_files(
     assert "outline.png" in result.stderr
 
 
-def test_validator_never_fetches_an_unbundled_schema(
-    node: str, local_package: Path, tmp_path: Path
-) -> None:
+def test_validator_never_fetches_an_unbundled_schema(node: str, local_package: Path, tmp_path: Path) -> None:
     def change(m: dict[str, Any]) -> None:  # v1.18 was never published, so it is not bundled
-        m["$schema"] = (
-            "https://developer.microsoft.com/json-schemas/teams/v1.18/MicrosoftTeams.schema.json"
-        )
+        m["$schema"] = "https://developer.microsoft.com/json-schemas/teams/v1.18/MicrosoftTeams.schema.json"
         m["manifestVersion"] = "1.18"
 
     result = run_validator(node, _broken_copy(local_package, tmp_path, change))
@@ -317,9 +311,7 @@ def test_validator_never_fetches_an_unbundled_schema(
     assert "not bundled" in result.stderr
 
 
-def test_build_fails_clearly_on_an_invalid_manifest(
-    node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_build_fails_clearly_on_an_invalid_manifest(node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = build.render_manifest
 
     def broken(config: build.PackageConfig) -> dict[str, Any]:
@@ -363,9 +355,7 @@ def test_bad_settings_are_refused(env: dict[str, str], needle: str) -> None:
 
 def test_flags_override_the_environment() -> None:
     env = {build.CLIENT_ID_VAR: CLIENT_ID, "APP_VERSION": "1.2.3", "BOT_DOMAIN": "a.example.no"}
-    config = build.config_from_env(
-        env, client_id="", app_version="9.9.9", bot_domain="b.example.no"
-    )
+    config = build.config_from_env(env, client_id="", app_version="9.9.9", bot_domain="b.example.no")
     assert config.local_mode and config.bot_id == build.LOCAL_PLACEHOLDER_ID
     assert (config.app_version, config.bot_domain) == ("9.9.9", "b.example.no")
 
@@ -388,26 +378,20 @@ def test_same_settings_give_the_same_bytes(tmp_path: Path) -> None:
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
 
 
-def test_main_in_local_mode_says_local_only(
-    node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_main_in_local_mode_says_local_only(node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(build, "load_dotenv_file", lambda: None)
     for name in (build.CLIENT_ID_VAR, "TEAMS_APP_ID", "BOT_DOMAIN", "APP_VERSION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_VERSION", "3.0.0")
     out, err = io.StringIO(), io.StringIO()
-    code = build.main(
-        ["--out", str(tmp_path / "pkg.zip"), "--app-version", "3.1.0"], out=out, err=err
-    )
+    code = build.main(["--out", str(tmp_path / "pkg.zip"), "--app-version", "3.1.0"], out=out, err=err)
     assert code == 0, err.getvalue()
     assert "bare for lokal bruk" in out.getvalue()
     manifest, _ = read_package(tmp_path / "pkg.zip")
     assert manifest["version"] == "3.1.0"
 
 
-def test_main_reports_bad_settings_with_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_main_reports_bad_settings_with_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(build, "load_dotenv_file", lambda: None)
     monkeypatch.setenv("TEAMS_APP_ID", "nope")
     out, err = io.StringIO(), io.StringIO()

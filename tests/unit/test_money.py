@@ -150,9 +150,7 @@ def test_input_that_is_neither_text_nor_a_number_is_refused_not_raised() -> None
         (10**13, "too_large", None),
     ],
 )
-def test_numbers_from_cells_follow_the_same_rules(
-    value: float, code: str | None, rounded: int | None
-) -> None:
+def test_numbers_from_cells_follow_the_same_rules(value: float, code: str | None, rounded: int | None) -> None:
     strict = parse_nok(value)
     assert strict.code == code
     assert strict.value == (None if code else value)
@@ -247,11 +245,7 @@ def test_format_then_parse_round_trips_nb(n: int, nbsp: bool) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.one_of(
-        st.integers(min_value=1, max_value=999), st.integers(min_value=10**6, max_value=10**11)
-    )
-)
+@given(st.one_of(st.integers(min_value=1, max_value=999), st.integers(min_value=10**6, max_value=10**11)))
 def test_format_then_parse_round_trips_en(n: int) -> None:
     # NOK 1,000 … NOK 999,999 ("NOK 1,300") is deliberately refused as ambiguous.
     assert parse_nok(format_nok(n, "en")).value == n
@@ -263,9 +257,7 @@ def test_en_format_with_one_group_is_ambiguous_by_design() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.integers(), st.floats(), st.decimals()), st.sampled_from(["refuse", "round"]))
-def test_parse_nok_never_raises_on_any_number(
-    value: float, ore: Literal["refuse", "round"]
-) -> None:
+def test_parse_nok_never_raises_on_any_number(value: float, ore: Literal["refuse", "round"]) -> None:
     result = parse_nok(value, ore=ore)
     assert result.ok or (result.code and result.messages["nb"] and result.messages["en"])
     if result.ok:

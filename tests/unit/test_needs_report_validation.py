@@ -23,13 +23,9 @@ from procurement.needs.fields import (
 from procurement.needs.model import NeedsReportInput, contract_value, validate_needs_report
 from procurement.needs.rules import CATEGORIES
 from procurement.shared.money import MAX_NOK
+from tests.needs_forms import FORM_FIELDS
 
 TODAY = date(2026, 6, 1)
-FIELD_IDS = [
-    "title", "need", "service_area", "estimated_value", "value_basis", "category", "cpv",
-    "agreement_type", "start_date", "duration_months", "option_months", "replaces_contract",
-    "budget_secured", "faggruppe", "risk_notes", "innovation",
-]
 
 
 def valid(**changes: Any) -> dict[str, Any]:
@@ -108,9 +104,21 @@ def test_input_is_json_storable() -> None:
 
 
 def test_optional_fields_may_be_missing_and_unknown_keys_are_ignored() -> None:
-    raw = {k: v for k, v in valid().items()
-           if k not in ("value_basis", "cpv", "option_months", "replaces_contract", "budget_secured",
-                        "faggruppe", "risk_notes", "innovation")}
+    raw = {
+        k: v
+        for k, v in valid().items()
+        if k
+        not in (
+            "value_basis",
+            "cpv",
+            "option_months",
+            "replaces_contract",
+            "budget_secured",
+            "faggruppe",
+            "risk_notes",
+            "innovation",
+        )
+    }
     raw.update({"extra": {"nested": ["junk"]}, "__proto__": "x", "": None})
     result = validate_needs_report(raw, TODAY)
     assert result.ok, result.errors
@@ -121,8 +129,17 @@ def test_optional_fields_may_be_missing_and_unknown_keys_are_ignored() -> None:
 
 
 def test_native_types_are_accepted() -> None:
-    result = validate_needs_report(valid(estimated_value=2_000_000, duration_months=12.0, option_months=0,
-                                         budget_secured=True, innovation=True, start_date=date(2026, 9, 1)), TODAY)
+    result = validate_needs_report(
+        valid(
+            estimated_value=2_000_000,
+            duration_months=12.0,
+            option_months=0,
+            budget_secured=True,
+            innovation=True,
+            start_date=date(2026, 9, 1),
+        ),
+        TODAY,
+    )
     assert result.ok, result.errors
     assert result.value is not None and result.value.estimated_value == 2_000_000
     assert result.value.duration_months == 12 and result.value.innovation is True
@@ -135,8 +152,10 @@ def test_today_as_datetime_is_tolerated() -> None:
 # -- refusals --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["title", "need", "service_area", "estimated_value", "category",
-                                   "agreement_type", "start_date", "duration_months"])
+@pytest.mark.parametrize(
+    "field",
+    ["title", "need", "service_area", "estimated_value", "category", "agreement_type", "start_date", "duration_months"],
+)
 @pytest.mark.parametrize("missing", [None, "", "   ", "_absent_"])
 def test_each_required_field_is_refused_when_missing(field: str, missing: Any) -> None:
     raw = valid()
@@ -154,8 +173,16 @@ def test_everything_missing_lists_every_required_field() -> None:
     for raw in raws:
         result = validate_needs_report(raw, TODAY)
         assert not result.ok and result.value is None and result.facts() is None
-        assert set(result.errors) == {"title", "need", "service_area", "estimated_value", "category",
-                                      "agreement_type", "start_date", "duration_months"}
+        assert set(result.errors) == {
+            "title",
+            "need",
+            "service_area",
+            "estimated_value",
+            "category",
+            "agreement_type",
+            "start_date",
+            "duration_months",
+        }
 
 
 def test_start_date_in_the_past_is_refused_today_is_fine() -> None:
@@ -164,8 +191,10 @@ def test_start_date_in_the_past_is_refused_today_is_fine() -> None:
     assert validate_needs_report(valid(start_date="2026-06-01"), TODAY).ok
 
 
-@pytest.mark.parametrize("bad", ["01.09.2026", "2026-9-1", "2026-13-01", "2026-02-30", "i morgen",
-                                 "2026-09-01T00:00:00", 20260901, ["2026-09-01"]])
+@pytest.mark.parametrize(
+    "bad",
+    ["01.09.2026", "2026-9-1", "2026-13-01", "2026-02-30", "i morgen", "2026-09-01T00:00:00", 20260901, ["2026-09-01"]],
+)
 def test_start_date_must_be_iso(bad: Any) -> None:
     message = only_error("start_date", start_date=bad)
     assert "åååå-mm-dd" in message["nb"]
@@ -259,8 +288,15 @@ def test_cpv_with_and_without_check_digit() -> None:
 
 @pytest.mark.parametrize("field", ["budget_secured", "innovation"])
 def test_toggles(field: str) -> None:
-    for given_value, expected in (("true", True), ("false", False), ("TRUE", True), (True, True),
-                                  (False, False), (None, False), ("", False)):
+    for given_value, expected in (
+        ("true", True),
+        ("false", False),
+        ("TRUE", True),
+        (True, True),
+        (False, False),
+        (None, False),
+        ("", False),
+    ):
         result = validate_needs_report(valid(**{field: given_value}), TODAY)
         assert result.value is not None and getattr(result.value, field) is expected
     assert "ja eller nei" in only_error(field, **{field: "kanskje"})["nb"]
@@ -297,7 +333,7 @@ def test_non_text_in_text_fields_is_refused() -> None:
 # -- hostile text is kept verbatim ---------------------------------------------------------------
 
 HOSTILE = [
-    'Kontor "stoler" & <bord> \'enkelt\'',
+    "Kontor \"stoler\" & <bord> 'enkelt'",
     "{{title}} {% if x %} ${x} {0} {value} %s %(x)s",
     "**fet** _kursiv_ [lenke](https://evil.example) ![img](x) `kode` # Overskrift",
     "Emoji 🚗🧹✅ og æøå ÆØÅ",
@@ -312,8 +348,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_strings_are_accepted_verbatim(text: str) -> None:
-    raw = valid(title=text[:120], need=text, value_basis=text, risk_notes=text,
-                replaces_contract=text[:100])
+    raw = valid(title=text[:120], need=text, value_basis=text, risk_notes=text, replaces_contract=text[:100])
     result = validate_needs_report(raw, TODAY)
     assert result.ok, result.errors
     v = result.value
@@ -336,16 +371,29 @@ def test_outer_whitespace_is_trimmed_inner_kept() -> None:
 
 
 def test_field_ids_labels_and_limits() -> None:
-    assert list(NEEDS_REPORT_FIELDS) == FIELD_IDS
-    for field in FIELD_IDS:
+    assert list(NEEDS_REPORT_FIELDS) == FORM_FIELDS
+    for field in FORM_FIELDS:
         assert text("nb", f"nr_label_{field}") and text("en", f"nr_label_{field}")
     assert "inkl. opsjoner" in text("nb", "nr_label_estimated_value")
     assert "eks. mva" in text("nb", "nr_label_estimated_value")
-    assert LIMITS == {"title": 120, "need": 4000, "value_basis": 1000, "risk_notes": 2000,
-                      "replaces_contract": 100, "faggruppe": 2000}
+    assert LIMITS == {
+        "title": 120,
+        "need": 4000,
+        "value_basis": 1000,
+        "risk_notes": 2000,
+        "replaces_contract": 100,
+        "faggruppe": 2000,
+    }
     assert [v for v in SERVICE_AREAS] == [
-        "helse_mestring", "oppvekst", "kultur", "teknisk", "okonomi", "organisasjon",
-        "samfunnsutvikling", "eiendom", "innkjop",
+        "helse_mestring",
+        "oppvekst",
+        "kultur",
+        "teknisk",
+        "okonomi",
+        "organisasjon",
+        "samfunnsutvikling",
+        "eiendom",
+        "innkjop",
     ]
     assert text("nb", "service_area_okonomi") == "Økonomi og virksomhetsstyring"
 
@@ -353,10 +401,17 @@ def test_field_ids_labels_and_limits() -> None:
 # -- property tests --------------------------------------------------------------------------------
 
 _junk = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-              st.text(max_size=50), st.dates().map(date.isoformat)),
-    lambda children: st.one_of(st.lists(children, max_size=3),
-                               st.dictionaries(st.text(max_size=5), children, max_size=3)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=50),
+        st.dates().map(date.isoformat),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -378,21 +433,37 @@ _near_valid = {
     "need": _text_field(300, True),
     "service_area": st.sampled_from([v for v in SERVICE_AREAS] + ["ukjent"]),
     "estimated_value": st.one_of(
-        st.sampled_from(["1 300 000", "1,3 mill", "250'", "99 999", "2 MNOK", "0", "1.300", "-1",
-                         "kr 1.300.000,-", "1 000 000 000 000", "1 000 000 000 001"]),
+        st.sampled_from(
+            [
+                "1 300 000",
+                "1,3 mill",
+                "250'",
+                "99 999",
+                "2 MNOK",
+                "0",
+                "1.300",
+                "-1",
+                "kr 1.300.000,-",
+                "1 000 000 000 000",
+                "1 000 000 000 001",
+            ]
+        ),
         st.integers(min_value=-10, max_value=10**13),
-        st.integers(min_value=1, max_value=10**12).map(lambda n: f"{n:,}".replace(",", " "))),
+        st.integers(min_value=1, max_value=10**12).map(lambda n: f"{n:,}".replace(",", " ")),
+    ),
     "category": st.sampled_from([*CATEGORIES, *CATEGORIES, "food"]),
     "cpv": st.one_of(st.none(), st.just(""), st.from_regex(r"\A[0-9]{8}(-[0-9])?\Z"), st.text(max_size=12)),
     "agreement_type": st.sampled_from(["framework", "single", "framework", "single", "other"]),
-    "start_date": st.dates(min_value=TODAY - timedelta(days=10),
-                           max_value=TODAY + timedelta(days=3700)).map(date.isoformat),
+    "start_date": st.dates(min_value=TODAY - timedelta(days=10), max_value=TODAY + timedelta(days=3700)).map(
+        date.isoformat
+    ),
     "duration_months": st.one_of(st.integers(1, 120), st.integers(1, 120).map(str), st.integers(-2, 250)),
     "option_months": st.one_of(st.none(), st.integers(0, 120).map(str), st.integers(-2, 250)),
     "replaces_contract": _text_field(100, False),
     "budget_secured": st.sampled_from(["true", "false", True, False, None]),
-    "faggruppe": st.one_of(st.text(alphabet="abc ,;", max_size=80),
-                           st.lists(st.text(_safe_chars, max_size=8), max_size=22)),
+    "faggruppe": st.one_of(
+        st.text(alphabet="abc ,;", max_size=80), st.lists(st.text(_safe_chars, max_size=8), max_size=22)
+    ),
     "risk_notes": _text_field(2000, False),
     "innovation": st.sampled_from(["true", "false", None]),
 }
@@ -428,7 +499,7 @@ def _check_invariants(raw: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.one_of(st.sampled_from(FIELD_IDS), st.text(max_size=10)), _junk, max_size=20))
+@given(st.dictionaries(st.one_of(st.sampled_from(FORM_FIELDS), st.text(max_size=10)), _junk, max_size=20))
 def test_random_dicts_never_raise(raw: dict[str, Any]) -> None:
     _check_invariants(raw)
 
@@ -446,6 +517,6 @@ def test_partial_junk_submits_never_raise(raw: dict[str, Any]) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from(FIELD_IDS), _junk)
+@given(st.sampled_from(FORM_FIELDS), _junk)
 def test_one_junk_field_in_a_valid_form(field: str, junk: Any) -> None:
     _check_invariants(valid(**{field: junk}))

@@ -136,9 +136,7 @@ def test_subject_keys_are_stable_and_descriptive() -> None:
         "KAV-2024-0012:control:lonnskontroll-maned-6:2026-08-03",
     }
     # the same contract a day later or rebuilt from scratch gives the same keys
-    assert keys == {
-        p.subject_key for p in derive_schedule(dataclasses.replace(c), date(2026, 1, 6))
-    }
+    assert keys == {p.subject_key for p in derive_schedule(dataclasses.replace(c), date(2026, 1, 6))}
 
 
 def test_control_keys_survive_removing_another_control() -> None:
@@ -252,9 +250,7 @@ def test_end_reminder_on_christmas_weekend() -> None:
 
 
 def test_option_reminders_per_undecided_option() -> None:
-    c = contract(
-        options=[ContractOption(1, 12, date(2027, 9, 30)), ContractOption(2, 12, date(2028, 9, 30))]
-    )
+    c = contract(options=[ContractOption(1, 12, date(2027, 9, 30)), ContractOption(2, 12, date(2028, 9, 30))])
     plan = derive_schedule(c, date(2026, 1, 5))
     assert due(plan, K.OPTION_NOTICE_3M, 2) == date(2028, 6, 30)
     assert due(plan, K.OPTION_NOTICE_1M, 2) == date(2028, 8, 30)
@@ -587,7 +583,4 @@ def test_final_end_date() -> None:
 def test_fingerprint_is_stable_across_runs_and_versions() -> None:
     # Stored fingerprints must keep matching; change this value only with a new
     # fingerprint version (every contract then counts as "updated" once).
-    assert (
-        contract().fingerprint()
-        == "d3bbb4117c1407dd4bee15a6b8c0d07b3aa21754cb72635db56c70047f2f83f2"
-    )
+    assert contract().fingerprint() == "d3bbb4117c1407dd4bee15a6b8c0d07b3aa21754cb72635db56c70047f2f83f2"

@@ -165,10 +165,17 @@ def _rules_file(tmp_path: Path, extra: list[dict[str, Any]]) -> Path:
 
 
 def test_future_dated_threshold_applies_only_from_its_date(tmp_path: Path) -> None:
-    path = _rules_file(tmp_path, [{
-        "id": "report_required", "amount": 300_000, "valid_from": "2027-01-01",
-        "source": "Prop. 147 L (2024–2025), if adopted",
-    }])
+    path = _rules_file(
+        tmp_path,
+        [
+            {
+                "id": "report_required",
+                "amount": 300_000,
+                "valid_from": "2027-01-01",
+                "source": "Prop. 147 L (2024–2025), if adopted",
+            }
+        ],
+    )
     rules = load_rules(path)
     report = facts(200_000)
     before = assess(report, date(2026, 12, 31), rules=rules)
@@ -187,9 +194,17 @@ def test_future_dated_threshold_applies_only_from_its_date(tmp_path: Path) -> No
 
 
 def test_new_eea_threshold_from_its_date(tmp_path: Path) -> None:
-    path = _rules_file(tmp_path, [{
-        "id": "eea_goods_services", "amount": 2_500_000, "valid_from": "2028-01-01", "source": "test",
-    }])
+    path = _rules_file(
+        tmp_path,
+        [
+            {
+                "id": "eea_goods_services",
+                "amount": 2_500_000,
+                "valid_from": "2028-01-01",
+                "source": "test",
+            }
+        ],
+    )
     rules = load_rules(path)
     assert "ted" in assess(facts(2_400_000), date(2027, 12, 31), rules=rules).codes
     assert "ted" not in assess(facts(2_400_000), date(2028, 1, 1), rules=rules).codes
@@ -236,9 +251,12 @@ def test_rule_file_errors_are_reported() -> None:
 # -- framework agreements first ------------------------------------------------------------------
 
 
-def hit(category: str = "goods", end: date | None = date(2027, 12, 31), title: str = "Kontorrekvisita") -> FrameworkAgreementHit:
-    return FrameworkAgreementHit(contract_ref="RA-2024-017", title=title, supplier="Kontorleverandøren AS",
-                                 category=category, end_date=end)
+def hit(
+    category: str = "goods", end: date | None = date(2027, 12, 31), title: str = "Kontorrekvisita"
+) -> FrameworkAgreementHit:
+    return FrameworkAgreementHit(
+        contract_ref="RA-2024-017", title=title, supplier="Kontorleverandøren AS", category=category, end_date=end
+    )
 
 
 def test_framework_agreement_comes_first() -> None:
@@ -249,7 +267,9 @@ def test_framework_agreement_comes_first() -> None:
         assert first.severity == "warning"
         assert "eHandel" in first.text["nb"]
         assert "trekke tilbake" in first.text["nb"]
-        assert "«Kontorrekvisita» (Kontorleverandøren AS, avtale RA-2024-017, gjelder til 31.12.2027)" in first.text["nb"]
+        assert (
+            "«Kontorrekvisita» (Kontorleverandøren AS, avtale RA-2024-017, gjelder til 31.12.2027)" in first.text["nb"]
+        )
         assert "valid until 31 December 2027" in first.text["en"]
         assert "Delmål 3" in first.source
 
@@ -268,9 +288,9 @@ def test_many_agreements_are_summarised() -> None:
 
 
 def test_hostile_agreement_titles_are_data_not_templates() -> None:
-    evil = hit(title="{value} ${x} {{oops}} **bold** \"quote\"")
+    evil = hit(title='{value} ${x} {{oops}} **bold** "quote"')
     text = assess(facts(150_000), TODAY, [evil]).consequences[0].text["nb"]
-    assert "{value} ${x} {{oops}} **bold** \"quote\"" in text
+    assert '{value} ${x} {{oops}} **bold** "quote"' in text
 
 
 # -- category-dependent consequences --------------------------------------------------------------
@@ -381,8 +401,9 @@ def test_apprentices_before_and_after_2025_08_01() -> None:
         (57_800_000, "works", 24, 0, True),
     ],
 )
-def test_apprentice_threshold_and_duration(value: int, category: str, duration: int, options: int,
-                                           required: bool) -> None:
+def test_apprentice_threshold_and_duration(
+    value: int, category: str, duration: int, options: int, required: bool
+) -> None:
     result = codes(value, category, duration_months=duration, option_months=options)
     assert ("apprentices" in result) is required
 
@@ -412,8 +433,15 @@ def test_faggruppe_and_staff_representatives() -> None:
 
 
 def test_full_order_for_a_large_service() -> None:
-    report = facts(3_000_000, "services", title="Renhold", need="Renhold av skoler", faggruppe=("Kari",),
-                   duration_months=36, option_months=12)
+    report = facts(
+        3_000_000,
+        "services",
+        title="Renhold",
+        need="Renhold av skoler",
+        faggruppe=("Kari",),
+        duration_months=36,
+        option_months=12,
+    )
     assert assess(report, TODAY, [hit("services")]).codes == [
         "framework_agreement",
         "run_by_procurement",
@@ -462,9 +490,21 @@ _facts = st.builds(
 
 
 @settings(max_examples=150, deadline=None)
-@given(_facts, st.dates(min_value=date(2015, 1, 1), max_value=date(2035, 12, 31)),
-       st.lists(st.builds(FrameworkAgreementHit, st.text(max_size=10), st.text(max_size=30), st.text(max_size=20),
-                          st.sampled_from(CATEGORIES), st.one_of(st.none(), st.dates())), max_size=4))
+@given(
+    _facts,
+    st.dates(min_value=date(2015, 1, 1), max_value=date(2035, 12, 31)),
+    st.lists(
+        st.builds(
+            FrameworkAgreementHit,
+            st.text(max_size=10),
+            st.text(max_size=30),
+            st.text(max_size=20),
+            st.sampled_from(CATEGORIES),
+            st.one_of(st.none(), st.dates()),
+        ),
+        max_size=4,
+    ),
+)
 def test_assess_properties(report: NeedsReportFacts, on: date, hits: list[FrameworkAgreementHit]) -> None:
     result = assess(report, on, hits)
     found = result.codes

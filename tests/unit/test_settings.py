@@ -26,9 +26,7 @@ def local(**env: str) -> Settings:
 
 
 def app(**env: str) -> Settings:
-    return load(
-        **{CONN + "CLIENTID": APP_ID, CONN + "CLIENTSECRET": "s", CONN + "TENANTID": TENANT}, **env
-    )
+    return load(**{CONN + "CLIENTID": APP_ID, CONN + "CLIENTSECRET": "s", CONN + "TENANTID": TENANT}, **env)
 
 
 def refusal(**env: str) -> str:
@@ -50,9 +48,7 @@ def test_local_mode_defaults_to_loopback() -> None:
     assert s.run_workers is True
 
 
-@pytest.mark.parametrize(
-    "env", [{}, {"LOCAL_MODE": "false"}, {"LOCAL_MODE": ""}, {CONN + "CLIENTID": "  "}]
-)
+@pytest.mark.parametrize("env", [{}, {"LOCAL_MODE": "false"}, {"LOCAL_MODE": ""}, {CONN + "CLIENTID": "  "}])
 def test_without_credentials_and_without_local_mode_the_app_refuses_and_says_what_to_set(
     env: dict[str, str],
 ) -> None:
@@ -88,9 +84,7 @@ def test_blank_client_id_with_local_mode_is_local_mode() -> None:
     assert CONN + "CLIENTID" not in s.sdk_connection_env()
 
 
-@pytest.mark.parametrize(
-    "host", ["0.0.0.0", "::", "10.1.2.3", "192.0.2.7", "innkjop.kommune.no", "localhost.evil"]
-)
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "192.0.2.7", "innkjop.kommune.no", "localhost.evil"])
 def test_local_mode_refuses_a_non_loopback_bind_address(host: str) -> None:
     message = refusal(LOCAL_MODE="true", HOST=host)
     assert "HOST" in message and "loopback" in message and repr(host) in message
@@ -136,10 +130,7 @@ def test_explicit_host_wins() -> None:
 
 def test_allowed_tenant_defaults_to_the_apps_tenant_and_is_lowercased() -> None:
     assert local(**{CONN + "TENANTID": TENANT.upper()}).tenant_filter == TENANT
-    assert (
-        local(**{CONN + "TENANTID": TENANT, "ALLOWED_TENANT_ID": "Other-Tenant"}).tenant_filter
-        == "other-tenant"
-    )
+    assert local(**{CONN + "TENANTID": TENANT, "ALLOWED_TENANT_ID": "Other-Tenant"}).tenant_filter == "other-tenant"
 
 
 # -- secrets never shown -----------------------------------------------------------------------
@@ -219,9 +210,7 @@ def test_the_start_up_log_never_shows_a_secret(mode: str, caplog: pytest.LogCapt
     assert ("LOCAL MODE" in caplog.text) is (mode == "local")
 
 
-def test_dotenv_values_are_read_and_the_environment_wins(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_dotenv_values_are_read_and_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import settings as settings_module
 
     dotenv = tmp_path / ".env"
@@ -378,9 +367,7 @@ def test_reminder_working_hours_and_paths(tmp_path: Path) -> None:
     assert local(REMINDER_WORKING_HOURS="always").reminder_working_hours is False
     assert local().reminder_working_hours is True
     assert local(DATA_DIR=str(tmp_path)).data_dir == tmp_path
-    assert (
-        local(GRAPH_BASE_URL="http://127.0.0.1:9/v1.0/").graph_base_url == "http://127.0.0.1:9/v1.0"
-    )
+    assert local(GRAPH_BASE_URL="http://127.0.0.1:9/v1.0/").graph_base_url == "http://127.0.0.1:9/v1.0"
     assert local(LOG_LEVEL="debug").log_level == "DEBUG"
 
 

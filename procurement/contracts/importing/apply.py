@@ -62,9 +62,7 @@ async def apply_import(port: ContractUpsertPort, report: ParseReport) -> ImportS
 
     A row the port fails on is recorded in ``failed`` and the rest continue.
     """
-    summary = ImportSummary(
-        source=report.source, rejected=list(report.rejected), warnings=list(report.warnings)
-    )
+    summary = ImportSummary(source=report.source, rejected=list(report.rejected), warnings=list(report.warnings))
     buckets = {
         "created": summary.created_refs,
         "updated": summary.updated_refs,
@@ -168,13 +166,9 @@ def format_parse_report(report: ParseReport, lang: str = "nb") -> str:
     english = t is _TEXTS["en"]
     fmt = report.file_format.upper()
     if report.file_format == "csv":
-        delim = {";": "semikolon", ",": "komma", "\t": "tabulator"}.get(
-            report.delimiter or "", report.delimiter
-        )
+        delim = {";": "semikolon", ",": "komma", "\t": "tabulator"}.get(report.delimiter or "", report.delimiter)
         if english:
-            delim = {";": "semicolon", ",": "comma", "\t": "tab"}.get(
-                report.delimiter or "", report.delimiter
-            )
+            delim = {";": "semicolon", ",": "comma", "\t": "tab"}.get(report.delimiter or "", report.delimiter)
         fmt = f"CSV, {report.encoding}, {delim}"
     lines = [
         t["dry_title"].format(source=report.source),

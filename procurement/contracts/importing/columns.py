@@ -65,9 +65,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
         "`Vare`/`Varer` → goods; `Tjeneste`/`Tjenester` → services; "
         "`Bygg og anlegg`/`BA`/`Bygg- og anleggsarbeid` → works (also goods/services/works)",
     ),
-    ColumnSpec(
-        "start_date", ("Startdato", "Fra", "Fra dato", "Gyldig fra", "Start date"), True, "Date"
-    ),
+    ColumnSpec("start_date", ("Startdato", "Fra", "Fra dato", "Gyldig fra", "Start date"), True, "Date"),
     ColumnSpec(
         "end_date",
         ("Sluttdato", "Til", "Til dato", "Gyldig til", "Utløpsdato", "End date"),
@@ -125,8 +123,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
         "agreement_type",
         ("Avtaletype", "Kontraktstype", "Agreement type"),
         False,
-        "`Rammeavtale` → framework; `Enkeltkontrakt`/empty/anything else → single (unknown "
-        "text warns)",
+        "`Rammeavtale` → framework; `Enkeltkontrakt`/empty/anything else → single (unknown text warns)",
     ),
     ColumnSpec(
         "manager",
@@ -158,9 +155,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
         False,
         "Case number such as `24/01234` (other forms are kept with a warning)",
     ),
-    ColumnSpec(
-        "internal_notes", ("Merknad", "Merknader", "Kommentar", "Notes"), False, "Text (internal)"
-    ),
+    ColumnSpec("internal_notes", ("Merknad", "Merknader", "Kommentar", "Notes"), False, "Text (internal)"),
 )
 
 _DATE_DOC = (
@@ -196,9 +191,7 @@ def _build_mapping_doc() -> str:
     ]
     for spec in COLUMNS:
         names = ", ".join(f"`{a}`" for a in spec.aliases)
-        lines.append(
-            f"| `{spec.field}` | {names} | {spec.values} | {'yes' if spec.required else 'no'} |"
-        )
+        lines.append(f"| `{spec.field}` | {names} | {spec.values} | {'yes' if spec.required else 'no'} |")
     lines += [
         "",
         _DATE_DOC,

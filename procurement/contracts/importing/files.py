@@ -114,9 +114,7 @@ def _xlsx_rows(data: bytes) -> list[NumberedRow]:
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ContractFileError(
-            f"Excel-filen kan ikke leses: {exc}", f"The Excel file cannot be read: {exc}"
-        ) from exc
+        raise ContractFileError(f"Excel-filen kan ikke leses: {exc}", f"The Excel file cannot be read: {exc}") from exc
     try:
         if not wb.worksheets:
             raise ContractFileError("Excel-filen har ingen ark", "The Excel file has no sheets")

@@ -128,9 +128,7 @@ def parse_rows(report: ParseReport, rows: Sequence[NumberedRow], header_index: i
     for line_no, cells in rows[header_index + 1 :]:
         if is_blank(cells):
             continue
-        mapped = {
-            name: (cells[pos] if pos < len(cells) else None) for name, pos in positions.items()
-        }
+        mapped = {name: (cells[pos] if pos < len(cells) else None) for name, pos in positions.items()}
         parser = _RowParser(mapped)
         data = parser.parse()
         ref = cell_text(mapped.get("external_ref"))
@@ -155,18 +153,14 @@ def parse_rows(report: ParseReport, rows: Sequence[NumberedRow], header_index: i
             continue
         report.rows.append(ParsedRow(line_no, data))
         for nb, en in parser.warnings:
-            report.warnings.append(
-                RowWarning(line_no, f"Rad {line_no}: {nb}", f"Row {line_no}: {en}")
-            )
+            report.warnings.append(RowWarning(line_no, f"Rad {line_no}: {nb}", f"Row {line_no}: {en}"))
     return report
 
 
 def _column_positions(report: ParseReport, header_cells: Sequence[object]) -> dict[str, int]:
     """field → its column; records the columns in ``report``; refuses a doubled or missing one."""
     positions: dict[str, int] = {}
-    for position, (name, cell) in enumerate(
-        zip(header_fields(header_cells), header_cells, strict=True)
-    ):
+    for position, (name, cell) in enumerate(zip(header_fields(header_cells), header_cells, strict=True)):
         shown = cell_text(cell)
         if name is None:
             if shown:
@@ -184,9 +178,7 @@ def _column_positions(report: ParseReport, header_cells: Sequence[object]) -> di
     if missing:
         names_nb = "; ".join(f"{s.aliases[0]} (eller {', '.join(s.aliases[1:3])})" for s in missing)
         names_en = "; ".join(s.aliases[0] for s in missing)
-        raise ContractFileError(
-            f"Påkrevde kolonner mangler: {names_nb}.", f"Required columns missing: {names_en}."
-        )
+        raise ContractFileError(f"Påkrevde kolonner mangler: {names_nb}.", f"Required columns missing: {names_en}.")
     return positions
 
 
@@ -387,9 +379,7 @@ class _RowParser:
             return []
         if notice is None:
             self.warn(
-                f"opsjonsfrist mangler; slutten av forrige periode ({format_date(end)} for "
-                "opsjon 1) "
-                "brukes som frist",
+                f"opsjonsfrist mangler; slutten av forrige periode ({format_date(end)} for opsjon 1) brukes som frist",
                 "option notice deadline missing; the end of the preceding period "
                 f"({end.isoformat()} for option 1) "
                 "is used",
@@ -398,8 +388,7 @@ class _RowParser:
         if notice > end:
             self.error(
                 f"opsjonsfrist {format_date(notice)} er etter sluttdato {format_date(end)}",
-                f"option notice deadline {notice.isoformat()} is after the end date "
-                f"{end.isoformat()}",
+                f"option notice deadline {notice.isoformat()} is after the end date {end.isoformat()}",
             )
             return []
         return derive_option_deadlines(end, months, notice)

@@ -125,9 +125,7 @@ def parse_options_spec(value: object) -> list[int]:
         if not all(matches):
             raise ValueError(f"opsjoner «{raw}» forstås ikke ({_OPTIONS_HINT})")
         if len(terms) == 1 and matches[0] and matches[0].group(2) is None:
-            raise ValueError(
-                f"opsjoner «{raw}» er tvetydig: skriv enheten, f.eks. «12 mnd» eller «1 år»"
-            )
+            raise ValueError(f"opsjoner «{raw}» er tvetydig: skriv enheten, f.eks. «12 mnd» eller «1 år»")
         months = [_term_months(t.group(1), t.group(2), "months") for t in matches if t]
     if not months:
         return []
@@ -177,9 +175,7 @@ def parse_controls(value: object) -> list[PlannedControl]:
             due = parse_date(words[-1])
             rest = words[:-1]
         if due is None:
-            raise ValueError(
-                f"kontroll «{item}» har ingen gyldig dato (skriv f.eks. «2025-06-30 Lønnskontroll»)"
-            )
+            raise ValueError(f"kontroll «{item}» har ingen gyldig dato (skriv f.eks. «2025-06-30 Lønnskontroll»)")
         description = " ".join(rest).strip(" -–:,")
         kind = control_kind(description)
         if not description:

@@ -70,12 +70,8 @@ def upgrade() -> None:
     with op.batch_alter_table("contracts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_contracts_category"), ["category"], unique=False)
         batch_op.create_index(batch_op.f("ix_contracts_end_date"), ["end_date"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_contracts_manager_aad_id"), ["manager_aad_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_contracts_supplier_name"), ["supplier_name"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_contracts_manager_aad_id"), ["manager_aad_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_contracts_supplier_name"), ["supplier_name"], unique=False)
 
     op.create_table(
         "conversation_refs",
@@ -92,9 +88,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("conversation_id"),
     )
     with op.batch_alter_table("conversation_refs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_conversation_refs_user_aad_id"), ["user_aad_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_conversation_refs_user_aad_id"), ["user_aad_id"], unique=False)
 
     op.create_table(
         "counters",
@@ -120,9 +114,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("installations", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_installations_conversation_id"), ["conversation_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_installations_conversation_id"), ["conversation_id"], unique=False)
 
     op.create_table(
         "needs_reports",
@@ -151,9 +143,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("needs_reports", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_needs_reports_status"), ["status"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_needs_reports_submitter_aad_id"), ["submitter_aad_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_needs_reports_submitter_aad_id"), ["submitter_aad_id"], unique=False)
 
     op.create_table(
         "outbox",
@@ -173,9 +163,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key"),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_outbox_next_attempt_at"), ["next_attempt_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_outbox_next_attempt_at"), ["next_attempt_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_outbox_status"), ["status"], unique=False)
 
     op.create_table(
