@@ -16,7 +16,7 @@ from microsoft_agents.activity import load_configuration_from_env
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 
-from bot.access import GroupMembership, RoleResolver
+from bot.access import RoleResolver
 from bot.agent import ProcurementAgent, send_friendly_error
 from bot.conversations import People
 from bot.effects import Effects, ReminderCardSource
@@ -35,7 +35,7 @@ from integrations.factory import (
 from procurement.contracts.service import Contracts
 from procurement.needs.rules import load_rules
 from procurement.needs.service import NeedsReports
-from procurement.ports import ChatInstaller, Directory
+from procurement.ports import ChatInstaller, Directory, GroupMembership
 from procurement.reminders.service import Reminders
 from procurement.store.database import Store
 from procurement.store.outbox import OutboxWorker

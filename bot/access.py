@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+
+from procurement.ports import GroupMembership
 
 log = logging.getLogger(__name__)
-
-
-class GroupMembership(Protocol):
-    async def is_member(self, user_aad_id: str, group_id: str) -> bool: ...
 
 
 class RoleResolver:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from procurement.errors import Unreachable
-from procurement.ports import ChatInstaller, Directory
+from procurement.ports import ChatInstaller, Directory, GroupMembership
 from settings import Settings
+
+if TYPE_CHECKING:  # msgraph takes ~0.3-1.3 s to import: loaded only when Graph is used
+    from msgraph import GraphServiceClient
+
+    from integrations.graph_auth import AsyncMsalClientCredential
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,7 @@ class NoGraphInstaller:
         raise Unreachable("local mode: no Graph to install the app with", why="not_installed")
 
 
-def graph_credential(settings: Settings) -> Any:
+def graph_credential(settings: Settings) -> AsyncMsalClientCredential:
     """The app's own token for Graph (the same Entra app as the bot)."""
     from integrations.graph_auth import AsyncMsalClientCredential
 
@@ -38,7 +43,7 @@ def graph_credential(settings: Settings) -> Any:
     )
 
 
-def build_graph(settings: Settings) -> Any | None:
+def build_graph(settings: Settings) -> GraphServiceClient | None:
     """A GraphServiceClient, or None in local mode. Call inside the running event loop."""
     if settings.local_mode:
         return None
@@ -56,7 +61,7 @@ class CatalogChatInstaller:
     """`GraphChatInstaller` that finds the app's org-catalog id from its manifest id on first use,
     so start-up does not depend on Graph and a late publication is picked up."""
 
-    def __init__(self, client: Any, manifest_id: str) -> None:
+    def __init__(self, client: GraphServiceClient, manifest_id: str) -> None:
         self.client = client
         self.manifest_id = manifest_id
         self._installer: ChatInstaller | None = None
@@ -77,7 +82,7 @@ class CatalogChatInstaller:
         return await installer.ensure_personal_chat(user_aad_id)
 
 
-def build_chat_installer(settings: Settings, graph: Any | None = None) -> ChatInstaller:
+def build_chat_installer(settings: Settings, graph: GraphServiceClient | None = None) -> ChatInstaller:
     if graph is None:
         return NoGraphInstaller()
     from manifest.build import DEFAULT_TEAMS_APP_ID
@@ -87,7 +92,7 @@ def build_chat_installer(settings: Settings, graph: Any | None = None) -> ChatIn
     return CatalogChatInstaller(graph, manifest_id)
 
 
-def build_directory(settings: Settings, graph: Any | None = None) -> Directory:
+def build_directory(settings: Settings, graph: GraphServiceClient | None = None) -> Directory:
     from integrations.directory import GraphDirectory, LocalDirectory
 
     if graph is not None:
@@ -95,7 +100,7 @@ def build_directory(settings: Settings, graph: Any | None = None) -> Directory:
     return LocalDirectory(settings.playground_config)
 
 
-def build_group_membership(graph: Any | None) -> Any | None:
+def build_group_membership(graph: GraphServiceClient | None) -> GroupMembership | None:
     from integrations.directory import GraphGroupMembership
 
     return GraphGroupMembership(graph) if graph is not None else None

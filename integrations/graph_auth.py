@@ -43,8 +43,8 @@ class _MsalApp(Protocol):
     ) -> dict[str, Any] | None: ...
 
 
-class MsalClientCredential:
-    """An azure-identity style credential over `msal.ConfidentialClientApplication`.
+class _MsalCredential:
+    """What the sync and async credentials share: configuration, the lazy msal app, one token request.
 
     Give either ``client_secret`` (kept as a `SecretStr`, unwrapped only for msal) or
     ``certificate_thumbprint`` + ``certificate_key_file``
@@ -82,7 +82,7 @@ class MsalClientCredential:
 
     def __repr__(self) -> str:  # never show the secret
         kind = "secret" if self._secret is not None else "certificate" if self._thumbprint else "custom"
-        return f"MsalClientCredential(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, {kind})"
+        return f"{type(self).__name__}(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, {kind})"
 
     def _scrub(self, text: str) -> str:
         """`text` with the secret, should msal ever quote it, replaced by ***."""
@@ -129,15 +129,8 @@ class MsalClientCredential:
                         ) from None
             return self._app
 
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        """A token for `scopes` (Graph's ``.default`` when none), from msal's cache or Entra ID."""
+    def _acquire(self, scopes: tuple[str, ...], claims: str | None) -> AccessToken:
+        """A token for `scopes` (Graph's ``.default`` when none), from msal's cache or Entra ID (blocking)."""
         wanted = list(scopes) or [GRAPH_SCOPE]
         app = self._get_app()
         try:
@@ -154,36 +147,26 @@ class MsalClientCredential:
         expires_in = int(result.get("expires_in") or 3599)
         return AccessToken(str(result["access_token"]), int(time.time()) + expires_in)
 
+
+class MsalClientCredential(_MsalCredential):
+    """An azure-identity style `TokenCredential` over `msal.ConfidentialClientApplication`."""
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        return self._acquire(scopes, claims)
+
     def close(self) -> None:
         pass
 
 
-class AsyncMsalClientCredential:
+class AsyncMsalClientCredential(_MsalCredential):
     """The `AsyncTokenCredential` shape of `MsalClientCredential` (msal runs in a thread)."""
-
-    def __init__(
-        self,
-        tenant_id: str,
-        client_id: str,
-        *,
-        client_secret: SecretStr | str | None = None,
-        certificate_thumbprint: str | None = None,
-        certificate_key_file: str | Path | None = None,
-        authority_host: str = DEFAULT_AUTHORITY_HOST,
-        app_factory: Callable[[], _MsalApp] | None = None,
-    ) -> None:
-        self.sync = MsalClientCredential(
-            tenant_id,
-            client_id,
-            client_secret=client_secret,
-            certificate_thumbprint=certificate_thumbprint,
-            certificate_key_file=certificate_key_file,
-            authority_host=authority_host,
-            app_factory=app_factory,
-        )
-
-    def __repr__(self) -> str:
-        return f"Async{self.sync!r}"
 
     async def get_token(
         self,
@@ -193,9 +176,7 @@ class AsyncMsalClientCredential:
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        return await asyncio.to_thread(
-            self.sync.get_token, *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae
-        )
+        return await asyncio.to_thread(self._acquire, scopes, claims)
 
     async def close(self) -> None:
         pass

@@ -32,6 +32,12 @@ class RoomInfo:
     folder_id: str
 
 
+class GroupMembership(Protocol):
+    async def is_member(self, user_aad_id: str, group_id: str) -> bool:
+        """Whether the user is a member of the Entra group (transitively)."""
+        ...
+
+
 class ChatInstaller(Protocol):
     async def ensure_personal_chat(self, user_aad_id: str) -> str:
         """The id of the bot's personal chat with the user, installing the app for them if needed.

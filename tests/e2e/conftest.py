@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,43 @@ def playwright_async_api() -> Any:
     except ImportError as err:
         missing(f"Playwright is not installed ({err}); pip install -e '.[test]'")
     return api
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, through Playwright (never downloads a browser); closed after."""
+    if not HAVE_CHROMIUM:
+        missing(f"{CHROMIUM} not installed")
+    playwright_api = playwright_async_api()
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@asynccontextmanager
+async def loopback_page(browser: Any, pg: Playground, *, height: int = 1000) -> AsyncIterator[Any]:
+    """A Norwegian page of `browser` that may load only from the Playground `pg`; closed after.
+
+    Closed network: the page asks res-1.cdn.office.net for Segoe UI fonts and an animation
+    worklet. Those requests are refused at once instead of waiting for DNS; it renders anyway.
+    None of them may have gone to another local port (the UI must talk to `pg` only).
+    """
+    page = await browser.new_page(viewport={"width": 1400, "height": height}, locale="nb-NO")
+    outside: list[str] = []
+
+    async def refuse(route: Any) -> None:
+        outside.append(route.request.url)
+        await route.abort()
+
+    await page.route(lambda url: not url.startswith(pg.base_url), refuse)
+    try:
+        yield page
+    finally:
+        await page.close()
+    assert all("127.0.0.1" not in url for url in outside), outside
 
 
 @pytest.fixture
@@ -175,15 +213,8 @@ async def echo_playground(echo_bot: BotProcess, playground_for: PlaygroundFactor
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     """Debian's Chromium, headless, through Playwright (never downloads a browser)."""
-    if not HAVE_CHROMIUM:
-        missing(f"{CHROMIUM} not installed")
-    playwright_api = playwright_async_api()
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        yield browser
 
 
 # --------------------------------------------------------------------------- the real app
@@ -281,12 +312,5 @@ async def app_playground(app_bot: BotProcess, module_artifacts: Path) -> AsyncIt
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def app_browser() -> AsyncIterator[Any]:
     """Debian's Chromium for a module whose tests run in the module's event loop."""
-    if not HAVE_CHROMIUM:
-        missing(f"{CHROMIUM} not installed")
-    playwright_api = playwright_async_api()
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        yield browser

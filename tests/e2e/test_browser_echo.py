@@ -5,22 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tests.e2e.conftest import loopback_page
 from tests.e2e.playground import ARTIFACTS_ROOT, Playground
 
 
 async def test_type_hei_in_the_web_ui(echo_playground: Playground, browser: Any) -> None:
     pg = echo_playground
-    page = await browser.new_page(viewport={"width": 1400, "height": 900}, locale="nb-NO")
-    outside: list[str] = []
-
-    async def loopback_only(route: Any) -> None:
-        # Closed network: the page asks res-1.cdn.office.net for Segoe UI fonts and an
-        # animation worklet. Refuse at once instead of waiting for DNS; it renders anyway.
-        outside.append(route.request.url)
-        await route.abort()
-
-    await page.route(lambda url: not url.startswith(pg.base_url), loopback_only)
-    try:
+    async with loopback_page(browser, pg, height=900) as page:
         await page.goto(pg.base_url + "/", wait_until="load")
         # Opening the page installs the app in Kari's personal chat (installationUpdate
         # and conversationUpdate go to the bot) and shows the personal chat.
@@ -58,6 +49,3 @@ async def test_type_hei_in_the_web_ui(echo_playground: Playground, browser: Any)
             }
         }
         await page.screenshot(path=str(pg.artifacts_dir / "card.png"))
-    finally:
-        await page.close()
-    assert all("127.0.0.1" not in url for url in outside)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import loopback_page
 from tests.e2e.playground import ARTIFACTS_ROOT, Playground, card_inputs
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -15,17 +16,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 async def test_welcome_card_and_needs_report_form_in_the_web_ui(app_playground: Playground, app_browser: Any) -> None:
     pg = app_playground
-    page = await app_browser.new_page(viewport={"width": 1400, "height": 1000}, locale="nb-NO")
-    outside: list[str] = []
-
-    async def loopback_only(route: Any) -> None:
-        # Closed network: fonts and an animation worklet from res-1.cdn.office.net fail
-        # anyway; refuse at once instead of waiting for DNS.
-        outside.append(route.request.url)
-        await route.abort()
-
-    await page.route(lambda url: not url.startswith(pg.base_url), loopback_only)
-    try:
+    async with loopback_page(app_browser, pg) as page:
         await page.goto(pg.base_url + "/", wait_until="load")
         # Opening the page installs the app in Kari's chat: the bot greets her.
         await pg.next_message("Innkjøpsassistenten", 20, conversation_id=pg.personal_chat_id)
@@ -72,7 +63,4 @@ async def test_welcome_card_and_needs_report_form_in_the_web_ui(app_playground: 
         assert any(i.get("id") == "estimated_value" for i in card_inputs(value.get("value")))
         await form.last.locator("input").first.scroll_into_view_if_needed()
         await page.screenshot(path=str(ARTIFACTS_ROOT / "needs_report_form.png"))
-    finally:
-        await page.close()
-    assert all("127.0.0.1" not in url for url in outside)
     assert pg.failed_exchanges() == []

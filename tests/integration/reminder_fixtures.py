@@ -75,6 +75,44 @@ def reference_for(
     return ref
 
 
+def contract_row(
+    external_ref: str,
+    *,
+    supplier_name: str,
+    title: str,
+    category: str,
+    start_date: date,
+    end_date: date,
+    manager_aad_id: str,
+    manager_email: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A `contracts` row for a bulk insert: the fields the seeders vary, the rest empty or defaults."""
+    return {
+        "external_ref": external_ref,
+        "supplier_name": supplier_name,
+        "supplier_org_no": "",
+        "title": title,
+        "category": category,
+        "start_date": start_date,
+        "end_date": end_date,
+        "value_nok": 0,
+        "agreement_type": "single",
+        "manager_aad_id": manager_aad_id,
+        "manager_email": manager_email,
+        "risk_level": "medium",
+        "archive_case_no": "",
+        "internal_notes": "",
+        "options": [],
+        "controls": [],
+        "reminder_overrides": {},
+        "fingerprint": "",
+        "source": "bench",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def _insert_chunked(store: Store, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     for start in range(0, len(rows), CHUNK):
         async with store.session() as session:
@@ -180,29 +218,17 @@ async def bulk_due_reminders(
     send_after = send_after or now - timedelta(minutes=1)
     today = oslo_today()
     contracts = [
-        {
-            "external_ref": f"{prefix}-{i:07d}",
-            "supplier_name": f"Leverandør {i} AS",
-            "supplier_org_no": "",
-            "title": f"Avtale {i}",
-            "category": "services",
-            "start_date": today - timedelta(days=700),
-            "end_date": today + timedelta(days=100),
-            "value_nok": 0,
-            "agreement_type": "single",
-            "manager_aad_id": managers[i % len(managers)],
-            "manager_email": f"m{i % len(managers)}@kommune.example.no",
-            "risk_level": "medium",
-            "archive_case_no": "",
-            "internal_notes": "",
-            "options": [],
-            "controls": [],
-            "reminder_overrides": {},
-            "fingerprint": "",
-            "source": "bench",
-            "created_at": now,
-            "updated_at": now,
-        }
+        contract_row(
+            f"{prefix}-{i:07d}",
+            supplier_name=f"Leverandør {i} AS",
+            title=f"Avtale {i}",
+            category="services",
+            start_date=today - timedelta(days=700),
+            end_date=today + timedelta(days=100),
+            manager_aad_id=managers[i % len(managers)],
+            manager_email=f"m{i % len(managers)}@kommune.example.no",
+            now=now,
+        )
         for i in range(count)
     ]
     await _insert_chunked(store, Contract, contracts)
@@ -326,29 +352,17 @@ async def bulk_register(
     for first in range(0, contracts, chunk):
         batch = range(first, min(contracts, first + chunk))
         rows: list[dict[str, Any]] = [
-            {
-                "external_ref": f"R-{i:07d}",
-                "supplier_name": f"Leverandør {i % 5000} AS",
-                "supplier_org_no": "",
-                "title": f"Avtale {i}",
-                "category": ("goods", "services", "works")[i % 3],
-                "start_date": today - timedelta(days=rnd.randint(0, 1500)),
-                "end_date": today + timedelta(days=rnd.randint(-400, 1500)),
-                "value_nok": 0,
-                "agreement_type": "single",
-                "manager_aad_id": manager_id(i % managers),
-                "manager_email": manager_email(i % managers),
-                "risk_level": "medium",
-                "archive_case_no": "",
-                "internal_notes": "",
-                "options": [],
-                "controls": [],
-                "reminder_overrides": {},
-                "fingerprint": "",
-                "source": "bench",
-                "created_at": now,
-                "updated_at": now,
-            }
+            contract_row(
+                f"R-{i:07d}",
+                supplier_name=f"Leverandør {i % 5000} AS",
+                title=f"Avtale {i}",
+                category=("goods", "services", "works")[i % 3],
+                start_date=today - timedelta(days=rnd.randint(0, 1500)),
+                end_date=today + timedelta(days=rnd.randint(-400, 1500)),
+                manager_aad_id=manager_id(i % managers),
+                manager_email=manager_email(i % managers),
+                now=now,
+            )
             for i in batch
         ]
         async with store.session() as session:
