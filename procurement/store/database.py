@@ -12,7 +12,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from procurement.access import Actor
-from procurement.store.tables import AuditEntry, OutboxItem, utcnow
 from procurement.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -139,58 +137,3 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-
-async def next_number(session: AsyncSession, prefix: str, year: int) -> str:
-    """Next reference such as BM-2026-0001, allocated inside the caller's transaction."""
-    name = f"{prefix}-{year}"
-    # One statement, so concurrent first numbers of a year neither collide nor skip
-    # (SQLite ≥ 3.35 and PostgreSQL both speak it). The row lock is held to commit: a failed
-    # action gives its number back.
-    value = (
-        await session.execute(
-            sa.text(
-                "INSERT INTO counters (name, value) VALUES (:name, 1) "
-                "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 "
-                "RETURNING value"
-            ),
-            {"name": name},
-        )
-    ).scalar_one()
-    return f"{name}-{value:04d}"
-
-
-def audit(
-    session: AsyncSession,
-    *,
-    actor_aad_id: str,
-    actor_name: str,
-    action: str,
-    entity: str,
-    entity_id: str,
-    activity_id: str = "",
-    details: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        AuditEntry(
-            actor_aad_id=actor_aad_id,
-            actor_name=actor_name,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            activity_id=activity_id,
-            details=details or {},
-        )
-    )
-
-
-def enqueue(
-    session: AsyncSession,
-    kind: str,
-    key: str,
-    payload: dict[str, Any],
-    *,
-    not_before: datetime | None = None,
-) -> None:
-    """Append a side effect to the outbox in the caller's transaction."""
-    session.add(OutboxItem(kind=kind, idempotency_key=key, payload=payload, next_attempt_at=not_before or utcnow()))

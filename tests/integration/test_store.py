@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.conversations import People, Seen
 from bot.storage import SqlStorage
-from procurement.store.database import Store, audit, enqueue, next_number
+from procurement.access import Actor
+from procurement.store.database import Store
+from procurement.store.effects import Effect
 from procurement.store.tables import (
     AuditEntry,
     Base,
@@ -103,9 +106,23 @@ async def test_healthy_and_dialect(store: Store, db_url: str) -> None:
 # -- reference numbers ------------------------------------------------------------------------
 
 
+KARI = Actor(aad_id="aad-kari", name="Kari", activity_id="f:1")
+
+
+@dataclass(frozen=True)
+class _Post(Effect):
+    kind: ClassVar[str] = "test.post"
+    key: str
+    ref: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.key
+
+
 async def _number(store: Store, prefix: str = "BM", year: int = 2026) -> str:
-    async with store.session() as session:
-        return await next_number(session, prefix, year)
+    async with store.unit_of_work(KARI) as uow:
+        return await uow.next_reference(prefix, year)
 
 
 async def test_next_number_counts_per_prefix_and_year(store: Store) -> None:
@@ -118,8 +135,8 @@ async def test_next_number_counts_per_prefix_and_year(store: Store) -> None:
 async def test_next_number_is_returned_when_the_transaction_fails(store: Store) -> None:
     assert await _number(store) == "BM-2026-0001"
     with pytest.raises(RuntimeError):
-        async with store.session() as session:
-            assert await next_number(session, "BM", 2026) == "BM-2026-0002"
+        async with store.unit_of_work(KARI) as uow:
+            assert await uow.next_reference("BM", 2026) == "BM-2026-0002"
             raise RuntimeError("the user action failed")
     assert await _number(store) == "BM-2026-0002"  # no gap
 
@@ -359,53 +376,49 @@ async def test_installations_are_appended_and_toggle_installed(store: Store) -> 
 
 async def test_audit_entries_append(store: Store) -> None:
     for action in ("created", "approved"):
-        async with store.session() as session:
-            audit(
-                session,
-                actor_aad_id="aad-kari",
-                actor_name="Kari",
-                action=action,
-                entity="needs_report",
-                entity_id="BM-2026-0001",
-                activity_id="f:1",
-                details={"note": "«ok» {x}"},
-            )
+        async with store.unit_of_work(KARI) as uow:
+            uow.audit(action, "needs_report", "BM-2026-0001", {"note": "«ok» {x}"})
     rows = sorted(await _all(store, AuditEntry), key=lambda r: r.id)
     assert [r.action for r in rows] == ["created", "approved"]
     assert rows[0].details == {"note": "«ok» {x}"} and rows[0].at.tzinfo is not None
+    assert (rows[0].actor_aad_id, rows[0].actor_name, rows[0].activity_id) == ("aad-kari", "Kari", "f:1")
     assert rows[0].at <= rows[1].at
 
 
 async def test_audit_is_rolled_back_with_the_action(store: Store) -> None:
     with pytest.raises(RuntimeError):
-        async with store.session() as session:
-            audit(session, actor_aad_id="a", actor_name="A", action="x", entity="e", entity_id="1")
-            await session.flush()
+        async with store.unit_of_work(KARI) as uow:
+            uow.audit("x", "e", "1")
+            await uow.session.flush()
             raise RuntimeError("failed")
     assert await _all(store, AuditEntry) == []
 
 
 async def test_enqueue_rejects_a_duplicate_idempotency_key(store: Store) -> None:
-    async with store.session() as session:
-        enqueue(session, "send_card", "needs_report:BM-2026-0001:intake", {"ref": "BM-2026-0001"})
+    async with store.unit_of_work(KARI) as uow:
+        uow.emit(_Post("needs_report:BM-2026-0001:intake", "BM-2026-0001"))
 
     # The same key again in one transaction with other work: the whole transaction fails.
     with pytest.raises(IntegrityError):
-        async with store.session() as session:
-            session.add(Counter(name="BM-2031", value=5))
-            enqueue(session, "send_card", "other-key", {})
-            enqueue(session, "send_card", "needs_report:BM-2026-0001:intake", {"ref": "again"})
-            await session.flush()
+        async with store.unit_of_work(KARI) as uow:
+            uow.session.add(Counter(name="BM-2031", value=5))
+            uow.emit(_Post("other-key"))
+            uow.emit(_Post("needs_report:BM-2026-0001:intake", "again"))
+            await uow.session.flush()
     rows = await _all(store, OutboxItem)
     assert [(r.idempotency_key, r.payload, r.status) for r in rows] == [
-        ("needs_report:BM-2026-0001:intake", {"ref": "BM-2026-0001"}, "pending")
+        (
+            "needs_report:BM-2026-0001:intake",
+            {"key": "needs_report:BM-2026-0001:intake", "ref": "BM-2026-0001"},
+            "pending",
+        )
     ]
     async with store.session() as session:
         assert await session.get(Counter, "BM-2031") is None
 
     # Two keys in one transaction that collide with each other.
     with pytest.raises(IntegrityError):
-        async with store.session() as session:
-            enqueue(session, "k", "dup", {})
-            enqueue(session, "k", "dup", {})
+        async with store.unit_of_work(KARI) as uow:
+            uow.emit(_Post("dup"))
+            uow.emit(_Post("dup"))
     assert len(await _all(store, OutboxItem)) == 1
