@@ -34,7 +34,3 @@ def text(lang: str, key: str, **fmt: Any) -> str:
     table = STRINGS.get(lang, NB)
     template = table.get(key) or NB[key]
     return template.format(**fmt) if fmt else template
-
-
-def has(key: str) -> bool:
-    return key in NB
