@@ -214,7 +214,8 @@ class ProcurementAgent:
             if refused.personal_only:
                 bot_id = context.activity.recipient.id if context.activity.recipient else ""
                 return home.personal_only_reply(actor, bot_id or "")
-            return home.not_allowed_reply(actor, "role_procurement" if refused.verb != "answer" else "role_manager")
+            # Verbs refused by role are the innkjøpere's; refusals by relation raise NotFound.
+            return home.not_allowed_reply(actor, "role_procurement")
         except NotFound:
             return home.not_found_reply(actor)
 
