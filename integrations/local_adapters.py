@@ -2,7 +2,8 @@
 
 - `LocalChatInstaller`: there is no tenant to install the app in, so a user without a stored
   conversation is unreachable (`Unreachable`, "not_installed").
-- `LocalRoomProvisioner`: ``<data>/rooms/<team>/<channel>/`` with the folders and files.
+- `LocalRoomProvisioner`: ``<data>/rooms/<channel name>/`` with the folders and documents, and
+  ``room.json`` recording what Graph would hold.
 - `LocalListMirror`: ``<data>/lists/<list>.json``, items upserted by key.
 - `LocalArchiveStore`: ``<data>/archive/<folder>/<file>`` plus ``<file>.metadata.json``.
 
@@ -18,12 +19,26 @@ import json
 import os
 import re
 import tempfile
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from procurement.errors import PermanentError, Unreachable
-from procurement.ports import RoomInfo, channel_display_name
+from procurement.ports import (
+    MembershipType,
+    MembersResult,
+    RoomChannel,
+    RoomFile,
+    RoomFolder,
+    RoomMember,
+    RoomTab,
+    channel_display_name,
+)
+
+T = TypeVar("T")
+LOCAL_DRIVE = "local-rooms"
 
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
@@ -68,59 +83,187 @@ class LocalChatInstaller:
 
 
 class LocalRoomProvisioner:
+    """The room on disk: ``<data>/rooms/<channel name>/`` holds the folders and documents, and
+    ``room.json`` what Graph would hold (channel name, membership type, members with roles,
+    folders, documents, tabs, and the steps done), so local mode shows the whole room.
+
+    Idempotent like the Graph adapter: a repeated step finds what the first one made.
+    """
+
+    ROOM_FILE = "room.json"
+
     def __init__(self, data_dir: str | Path) -> None:
         self.root = Path(data_dir).resolve() / "rooms"
+        self._lock = asyncio.Lock()
 
-    async def create_room(
-        self,
-        team_id: str,
-        name: str,
-        description: str,
-        folders: list[str],
-        files: list[tuple[str, bytes]],
-    ) -> RoomInfo:
-        return await asyncio.to_thread(self._create, team_id, name, description, folders, files)
+    # -- room.json ---------------------------------------------------------------------------
 
-    def _create(
-        self,
-        team_id: str,
-        name: str,
-        description: str,
-        folders: list[str],
-        files: list[tuple[str, bytes]],
-    ) -> RoomInfo:
-        team, channel = safe_segment(team_id, "team"), safe_segment(channel_display_name(name))
-        room = _inside(self.root, team, channel)
-        room.mkdir(parents=True, exist_ok=True)
-        info_file = room / ".channel.json"
-        if not info_file.exists():
-            _write_atomic(
-                info_file,
-                _json_bytes(
-                    {
-                        "displayName": name,
-                        "description": description,
-                        "teamId": team_id,
-                        "createdDateTime": datetime.now(UTC).isoformat(),
-                    }
-                ),
-            )
-        for folder in folders:
-            _inside(room, *self._segments(folder)).mkdir(parents=True, exist_ok=True)
-        for file_name, content in files:
-            segments = self._segments(file_name) or ["Dokument"]
-            _write_atomic(_inside(room, *segments), content)
-        relative = f"{team}/{channel}"
-        return RoomInfo(
-            channel_id=f"local:{relative}",
-            web_url=room.as_uri(),
-            drive_id="local-rooms",
-            folder_id=relative,
-        )
+    def _room_dir(self, segment: str) -> Path:
+        return _inside(self.root, safe_segment(segment, "rom"))
+
+    def read_room(self, channel: RoomChannel | str) -> dict[str, Any]:
+        """What room.json holds for a channel (or a channel name); empty when there is none."""
+        name = channel.display_name if isinstance(channel, RoomChannel) else channel
+        path = self._room_dir(name) / self.ROOM_FILE
+        return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
+
+    async def _update(self, name: str, change: Callable[[dict[str, Any], Path], T]) -> T:
+        def run() -> T:
+            room = self._room_dir(name)
+            room.mkdir(parents=True, exist_ok=True)
+            path = room / self.ROOM_FILE
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            result = change(data, room)
+            _write_atomic(path, _json_bytes(data))
+            return result
+
+        async with self._lock:  # one writer of room.json at a time
+            return await asyncio.to_thread(run)
 
     @staticmethod
-    def _segments(path: str) -> list[str]:
-        return [safe_segment(p) for p in path.split("/") if p.strip()]
+    def _step(data: dict[str, Any], step: str) -> None:
+        steps = data.setdefault("steps", [])
+        if step not in steps:
+            steps.append(step)
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    async def ensure_channel(
+        self,
+        team_id: str,
+        name: str,
+        description: str,
+        owner_aad_id: str,
+        membership_type: MembershipType = "private",
+    ) -> RoomChannel:
+        name = channel_display_name(name)
+
+        def change(data: dict[str, Any], room: Path) -> RoomChannel:
+            if not data:
+                data.update(
+                    {
+                        "channelName": name,
+                        "teamId": team_id,
+                        "description": description,
+                        "membershipType": membership_type,
+                        "members": [{"aadId": owner_aad_id.lower(), "role": "owner"}]
+                        if membership_type == "private"
+                        else [],
+                        "folders": [],
+                        "documents": [],
+                        "tabs": [],
+                        "createdDateTime": datetime.now(UTC).isoformat(),
+                    }
+                )
+            elif data.get("membershipType") != membership_type:
+                raise PermanentError(f"room {name!r} exists as {data.get('membershipType')}, not {membership_type}")
+            self._step(data, "channel")
+            return RoomChannel(
+                team_id=team_id,
+                channel_id=f"local:{room.name}",
+                display_name=name,
+                membership_type=membership_type,
+                web_url=room.as_uri(),
+            )
+
+        return await self._update(name, change)
+
+    async def ensure_members(self, channel: RoomChannel, members: Sequence[RoomMember]) -> MembersResult:
+        def change(data: dict[str, Any], room: Path) -> MembersResult:
+            known = {m["aadId"]: m for m in data.setdefault("members", [])}
+            added: list[str] = []
+            present: list[str] = []
+            for member in members:
+                key = member.aad_id.strip().lower()
+                if not key or key in added or key in present:
+                    continue
+                if key in known:
+                    if member.role == "owner":
+                        known[key]["role"] = "owner"
+                    present.append(key)
+                else:
+                    known[key] = {"aadId": key, "role": member.role}
+                    data["members"].append(known[key])
+                    added.append(key)
+            self._step(data, "members")
+            return MembersResult(tuple(added), tuple(present), ())
+
+        return await self._update(channel.display_name, change)
+
+    async def files_folder(self, channel: RoomChannel) -> RoomFolder:
+        room = self._room_dir(channel.display_name)
+        if not room.is_dir():
+            raise PermanentError(f"room {channel.display_name!r} does not exist")
+        return RoomFolder(drive_id=LOCAL_DRIVE, item_id=room.name, name=channel.display_name, web_url=room.as_uri())
+
+    def _folder_path(self, folder: RoomFolder) -> Path:
+        return _inside(self.root, *[safe_segment(p) for p in folder.item_id.split("/") if p])
+
+    async def ensure_folders(self, parent: RoomFolder, names: Sequence[str]) -> tuple[RoomFolder, ...]:
+        base = self._folder_path(parent)
+        room_name = parent.item_id.split("/")[0]
+
+        def change(data: dict[str, Any], room: Path) -> tuple[RoomFolder, ...]:
+            result = []
+            for raw in names:
+                segment = safe_segment(raw, "Mappe")
+                path = _inside(base, segment)
+                if path.exists() and not path.is_dir():
+                    raise PermanentError(f"{segment!r} exists as a file, not a folder")
+                path.mkdir(parents=True, exist_ok=True)
+                relative = path.relative_to(self.root).as_posix()
+                if relative.count("/") == 1 and segment not in data.setdefault("folders", []):
+                    data["folders"].append(segment)
+                result.append(RoomFolder(LOCAL_DRIVE, relative, segment, path.as_uri()))
+            self._step(data, "folders")
+            return tuple(result)
+
+        return await self._update(room_name, change)
+
+    async def upload_file(self, folder: RoomFolder, name: str, content: bytes, replace: bool = False) -> RoomFile:
+        directory = self._folder_path(folder)
+        room_name = folder.item_id.split("/")[0]
+
+        def change(data: dict[str, Any], room: Path) -> RoomFile:
+            segment = safe_segment(name, "Dokument")
+            path = _inside(directory, segment)
+            if path.is_dir():
+                raise PermanentError(f"{segment!r} exists as a folder, not a file")
+            if replace or not path.exists():
+                _write_atomic(path, content)
+            relative = path.relative_to(self.root).as_posix()
+            document = path.relative_to(room).as_posix()
+            if document not in data.setdefault("documents", []):
+                data["documents"].append(document)
+            self._step(data, "document")
+            return RoomFile(
+                drive_id=LOCAL_DRIVE,
+                item_id=relative,
+                name=segment,
+                web_url=path.as_uri(),
+                folder_web_url=folder.web_url,
+                source_doc_id=str(uuid.uuid5(uuid.NAMESPACE_URL, path.as_uri())).upper(),
+            )
+
+        return await self._update(room_name, change)
+
+    async def ensure_tab(self, channel: RoomChannel, file: RoomFile, display_name: str) -> RoomTab:
+        def change(data: dict[str, Any], room: Path) -> RoomTab:
+            tabs = data.setdefault("tabs", [])
+            tab = next((t for t in tabs if t["displayName"].casefold() == display_name.casefold()), None)
+            if tab is None:
+                tab = {
+                    "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{channel.channel_id}/{display_name}")),
+                    "displayName": display_name,
+                    "app": "word",
+                    "document": file.item_id.split("/", 1)[-1],
+                    "entityId": file.source_doc_id,
+                }
+                tabs.append(tab)
+            self._step(data, "tab")
+            return RoomTab(tab_id=tab["id"], display_name=tab["displayName"], web_url=file.web_url)
+
+        return await self._update(channel.display_name, change)
 
 
 class LocalListMirror:

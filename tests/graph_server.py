@@ -9,7 +9,18 @@ JSON shapes (see the `_routes` table), and the behaviours that matter:
 - ``POST /teams/{id}/channels`` → 201, a duplicate name (case-insensitive) → 409
   ``NameAlreadyExists``; ``…/filesFolder`` → 404 ``NotFound`` for the first
   `files_folder_not_found_polls` calls (and `files_folder_ready_after` seconds) after creation;
-- folders: ``POST …/children`` with ``conflictBehavior: fail`` → 409 ``nameAlreadyExists``;
+- private channels: ``membershipType: private`` needs one ``aadUserConversationMember`` owner
+  (``@odata.type``, ``user@odata.bind``) who is in the team; members given at creation who are
+  not owners are dropped (as app-only creation does); the channel gets its own SharePoint site
+  (drive). ``…/channels/{id}/members``: list, add (a private channel only: a standard one's
+  members are the team's → 400; someone not in the team → 400 "User is not found in the team";
+  twice → 409; unknown user → 404). ``/teams/{id}/members``: list (``$filter`` on userId), add
+  (twice → 409);
+- tabs: ``GET/POST …/channels/{id}/tabs`` (``$expand=teamsApp``); a Word tab needs
+  ``configuration.entityId`` and ``contentUrl``; like Graph, two tabs may share a name;
+- folders: ``GET …/children``; ``POST …/children`` with ``conflictBehavior: fail`` → 409
+  ``nameAlreadyExists``; items carry an ``eTag`` ``"{GUID},n"`` (the sourcedoc id) and Office
+  files a ``Doc.aspx?sourcedoc=…`` webUrl;
 - uploads: ``PUT …:/name:/content``; upload sessions whose url is pre-authenticated
   (a request carrying ``Authorization`` gets 401), chunks checked for ``Content-Range``,
   contiguity (416), 320 KiB multiples (400), ``nextExpectedRanges`` in 202 answers;
@@ -23,7 +34,9 @@ JSON shapes (see the `_routes` table), and the behaviours that matter:
   ``Prefer: HonorNonIndexedQueriesWarningMayFailRandomly`` header unless indexed), create,
   PATCH fields; ``PATCH /drives/{d}/items/{i}/listItem/fields`` (unknown columns → 400).
 
-Fault injection: ``server.fail_next("POST", r"/channels$", 429, {"Retry-After": "1"}, times=2)``.
+Fault injection: ``server.fail_next("POST", r"/channels$", 429, {"Retry-After": "1"}, times=2)``;
+``commit=True`` does the work first and then answers with the fault (a 504 after the channel was
+created); status ``DROP`` (0) closes the connection without an answer.
 Every request is recorded (`server.requests`) with method, path, query, headers, body, time
 and the status answered.
 """
@@ -48,6 +61,10 @@ MAX_CHUNK = 60 * 1024 * 1024
 PREFER_NON_INDEXED = "HonorNonIndexedQueriesWarningMayFailRandomly"
 TENANT_ID = "00000000-0000-4000-8000-0000000000aa"
 INSTALL_PERMISSION = "TeamsAppInstallation.ReadWriteSelfForUser.All"
+DROP = 0  # a fault status: close the connection without answering
+WORD_TAB_APP = "com.microsoft.teamspace.tab.file.staticviewer.word"
+AAD_MEMBER = "#microsoft.graph.aadUserConversationMember"
+_OFFICE_SUFFIXES = (".docx", ".xlsx", ".pptx")
 CATALOG_PERMISSION = "AppCatalog.Read.All"
 
 _DEFAULT_FAULT_CODES = {
@@ -115,6 +132,7 @@ class Fault:
     times: int
     body: Any = None
     after: int = 0
+    commit: bool = False
 
 
 @dataclass
@@ -127,6 +145,8 @@ class Item:
     fields: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=_now)
     modified: str = field(default_factory=_now)
+    unique_id: str = field(default_factory=lambda: str(uuid.uuid4()).upper())  # SharePoint's sourcedoc
+    version: int = 1
 
 
 @dataclass
@@ -164,6 +184,24 @@ class Channel:
     created_at: float
     misses_left: int
     folder_id: str | None = None
+    drive_id: str | None = None  # a private channel's own site; None: the team's drive
+    members: dict[str, Member] = field(default_factory=dict)  # membership id -> member
+    tabs: dict[str, Tab] = field(default_factory=dict)
+
+
+@dataclass
+class Member:
+    id: str
+    user_id: str
+    roles: list[str]
+
+
+@dataclass
+class Tab:
+    id: str
+    display_name: str
+    app_id: str
+    configuration: dict[str, Any]
 
 
 @dataclass
@@ -174,6 +212,7 @@ class Team:
     drive_id: str
     ready: bool = True
     channels: dict[str, Channel] = field(default_factory=dict)
+    members: dict[str, Member] = field(default_factory=dict)  # membership id -> member
 
 
 @dataclass
@@ -262,6 +301,12 @@ class GraphTestServer:
             ("GET", re.compile(r"^/teams/([^/]+)/operations/([^/]+)$"), self._get_operation),
             ("GET", re.compile(r"^/teams/([^/]+)$"), self._get_team),
             ("POST", re.compile(r"^/teams/([^/]+)/channels$"), self._create_channel),
+            ("GET", re.compile(r"^/teams/([^/]+)/members$"), self._list_team_members),
+            ("POST", re.compile(r"^/teams/([^/]+)/members$"), self._add_team_member),
+            ("GET", re.compile(r"^/teams/([^/]+)/channels/([^/]+)/members$"), self._list_channel_members),
+            ("POST", re.compile(r"^/teams/([^/]+)/channels/([^/]+)/members$"), self._add_channel_member),
+            ("GET", re.compile(r"^/teams/([^/]+)/channels/([^/]+)/tabs$"), self._list_tabs),
+            ("POST", re.compile(r"^/teams/([^/]+)/channels/([^/]+)/tabs$"), self._create_tab),
             ("GET", re.compile(r"^/teams/([^/]+)/channels$"), self._list_channels),
             (
                 "GET",
@@ -270,6 +315,7 @@ class GraphTestServer:
             ),
             ("GET", re.compile(r"^/teams/([^/]+)/channels/([^/]+)$"), self._get_channel),
             ("POST", re.compile(r"^/drives/([^/]+)/items/([^/:]+)/children$"), self._create_child),
+            ("GET", re.compile(r"^/drives/([^/]+)/items/([^/:]+)/children$"), self._list_children),
             (
                 "PUT",
                 re.compile(r"^/drives/([^/]+)/(?:items/([^/:]+)|root):/(.+):/content$"),
@@ -416,10 +462,13 @@ class GraphTestServer:
         body: Any = None,
         *,
         after: int = 0,
+        commit: bool = False,
     ) -> None:
         """Answer the next `times` requests matching `method` ("*" for any) and `path_regex`
         (searched in the decoded path, e.g. ``/v1.0/teams/…`` or ``/upload/…``) with `status`
-        (a Graph error body unless `body` is given), letting the first `after` matches pass."""
+        (a Graph error body unless `body` is given), letting the first `after` matches pass.
+        `commit`: handle the request first, then answer with the fault (the work is done but the
+        caller can't know); `status` `DROP`: close the connection instead of answering."""
         self.faults.append(
             Fault(
                 method.upper(),
@@ -429,6 +478,7 @@ class GraphTestServer:
                 times,
                 body,
                 after,
+                commit,
             )
         )
 
@@ -443,6 +493,14 @@ class GraphTestServer:
             if channel.display_name.casefold() == name.casefold():
                 return channel
         return None
+
+    def add_team_member(self, team_id: str, user_id: str, *, owner: bool = False) -> None:
+        member = Member(_new_id(), user_id.lower(), ["owner"] if owner else [])
+        self.teams[team_id].members[member.id] = member
+
+    def channel_drive(self, team_id: str, channel: Channel) -> str:
+        """The drive holding a channel's files (a private channel's own site)."""
+        return channel.drive_id or self.teams[team_id].drive_id
 
     def item_at(self, drive_id: str, path: str) -> Item | None:
         drive = self.drives[drive_id]
@@ -479,7 +537,7 @@ class GraphTestServer:
         if path.startswith("/upload/"):
             fault = self._take_fault(request.method, path)
             if fault is not None:
-                return self._fault_response(fault)
+                return self._fault_response(fault, request)
             return await self._upload_url(request, path[len("/upload/") :], body)
         if not path.startswith("/v1.0/"):
             return graph_error(404, "NotFound", f"No route for {path}")
@@ -497,15 +555,16 @@ class GraphTestServer:
                 },
             )
         fault = self._take_fault(request.method, path)
-        if fault is not None:
-            return self._fault_response(fault)
+        if fault is not None and not fault.commit:
+            return self._fault_response(fault, request)
         relative = path[len("/v1.0") :]
         for method, pattern, handler in self._routes:
             if method != request.method:
                 continue
             match = pattern.match(relative)
             if match:
-                return await handler(request, match, body)
+                answer = await handler(request, match, body)
+                return self._fault_response(fault, request) if fault is not None else answer
         self.unhandled.append(record)
         return graph_error(400, "BadRequest", f"Resource not found for the segment '{relative}'.")
 
@@ -520,7 +579,12 @@ class GraphTestServer:
         return None
 
     @staticmethod
-    def _fault_response(fault: Fault) -> web.Response:
+    def _fault_response(fault: Fault, request: web.Request) -> web.Response:
+        if fault.status == DROP:
+            # No answer at all: the client sees the connection close (httpx RemoteProtocolError).
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("dropped by fault injection")
         if fault.body is not None:
             return web.json_response(fault.body, status=fault.status, headers=fault.headers)
         code, message = _DEFAULT_FAULT_CODES.get(fault.status, ("generalException", "Injected failure."))
@@ -818,12 +882,35 @@ class GraphTestServer:
             return graph_error(400, "BadRequest", f"Channel name '{name}' is invalid.")
         if any(c.display_name.casefold() == name.casefold() for c in team.channels.values()):
             return graph_error(409, "NameAlreadyExists", "Channel name already existed, please use other name.")
-        channel = self._add_channel(
-            team,
-            name,
-            body.get("description"),
-            membership=str(body.get("membershipType") or "standard"),
-        )
+        membership = str(body.get("membershipType") or "standard")
+        if membership not in ("standard", "private"):
+            return graph_error(400, "BadRequest", f"membershipType '{membership}' is not supported here.")
+        owners: list[str] = []
+        if membership == "private":
+            members = body.get("members")
+            if not isinstance(members, list) or not members:
+                return graph_error(400, "BadRequest", "A private channel needs at least one owner in members.")
+            for member in members:
+                if not isinstance(member, dict) or member.get("@odata.type") != AAD_MEMBER:
+                    return graph_error(
+                        400, "BadRequest", "'odata.type' must be specified in the request body for each member."
+                    )
+                user, problem = self._bound_user(member, team)
+                if problem is not None:
+                    return problem
+                assert user is not None
+                if "owner" in [str(r).lower() for r in member.get("roles") or []]:
+                    owners.append(user["id"])
+            if not owners:
+                return graph_error(400, "BadRequest", "A private channel needs at least one owner in members.")
+        channel = self._add_channel(team, name, body.get("description"), membership=membership)
+        if membership == "private":
+            site = quote(f"{team.display_name}-{name}")
+            channel.drive_id = self.add_drive(web_url=f"https://contoso.sharepoint.com/sites/{site}/Shared%20Documents")
+            # App-only creation keeps the owners and drops the others (they are added afterwards).
+            for owner in dict.fromkeys(owners):
+                member_id = _new_id()
+                channel.members[member_id] = Member(member_id, owner, ["owner"])
         payload = {
             "@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#teams('{team.id}')/channels/$entity",
             **self._channel_json(team, channel),
@@ -884,7 +971,7 @@ class GraphTestServer:
                 "NotFound",
                 "Files folder for the channel was not found. It may still be provisioning.",
             )
-        drive = self.drives[team.drive_id]
+        drive = self.drives[channel.drive_id or team.drive_id]
         if channel.folder_id is None:
             existing = drive.child(drive.root_id, channel.display_name)
             if existing is None:
@@ -903,7 +990,174 @@ class GraphTestServer:
         )
         return web.json_response(payload)
 
+    # -- members and tabs ---------------------------------------------------------------------
+
+    def _bound_user(self, member: dict[str, Any], team: Team) -> tuple[dict[str, Any] | None, web.Response | None]:
+        """The user a conversationMember body binds (``user@odata.bind``), or Graph's error."""
+        bind = str(member.get("user@odata.bind") or "")
+        found = re.search(r"/users(?:\('|/)([^'/()]+)", bind)
+        if not found:
+            return None, graph_error(400, "BadRequest", "user@odata.bind is required.")
+        user = self._find_user(found.group(1))
+        if user is None or user["blocked"]:
+            # Graph answers 404 for unknown and for disabled/blocked users alike.
+            return None, graph_error(404, "NotFound", f"User {found.group(1)} was not found.")
+        return user, None
+
+    def _member_json(self, member: Member) -> dict[str, Any]:
+        user = self.users.get(member.user_id, {})
+        return {
+            "@odata.type": AAD_MEMBER,
+            "id": member.id,
+            "roles": list(member.roles),
+            "displayName": user.get("displayName"),
+            "userId": member.user_id,
+            "email": user.get("mail") or None,
+            "tenantId": TENANT_ID,
+            "visibleHistoryStartDateTime": "0001-01-01T00:00:00Z",
+        }
+
+    @staticmethod
+    def _has_member(members: dict[str, Member], user_id: str) -> bool:
+        return any(m.user_id == user_id for m in members.values())
+
+    def _team_member_ids(self, team: Team) -> set[str]:
+        return {m.user_id for m in team.members.values()}
+
+    async def _list_team_members(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, error = self._team_or_error(match.group(1))
+        if error is not None:
+            return error
+        assert team is not None
+        wanted_filter = (request.query.get("$filter") or "").strip()
+        if wanted_filter.startswith("(") and wanted_filter.endswith(")"):
+            wanted_filter = wanted_filter[1:-1]
+        wanted = _odata_literal(wanted_filter, r"microsoft\.graph\.aadUserConversationMember/userId")
+        if wanted_filter and wanted is None:
+            return graph_error(400, "BadRequest", f"Unsupported filter: {wanted_filter}")
+        value = [self._member_json(m) for m in team.members.values() if wanted is None or m.user_id == wanted.lower()]
+        return web.json_response({"@odata.count": len(value), "value": value})
+
+    async def _add_team_member(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, error = self._team_or_error(match.group(1))
+        if error is not None:
+            return error
+        assert team is not None
+        body = self._body(raw)
+        if body.get("@odata.type") != AAD_MEMBER:
+            return graph_error(400, "BadRequest", "'odata.type' must be specified in the request body.")
+        user, problem = self._bound_user(body, team)
+        if problem is not None:
+            return problem
+        assert user is not None
+        if self._has_member(team.members, user["id"]):
+            return graph_error(409, "Conflict", "The user is already a member of the team.")
+        member = Member(_new_id(), user["id"], [str(r) for r in body.get("roles") or []])
+        team.members[member.id] = member
+        return web.json_response(self._member_json(member), status=201)
+
+    async def _list_channel_members(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, channel, error = self._channel_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert team is not None and channel is not None
+        members = channel.members.values() if channel.membership_type != "standard" else team.members.values()
+        value = [self._member_json(m) for m in members]
+        return web.json_response({"@odata.count": len(value), "value": value})
+
+    async def _add_channel_member(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, channel, error = self._channel_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert team is not None and channel is not None
+        if channel.membership_type == "standard":
+            return graph_error(
+                400, "BadRequest", "Operation not supported: a standard channel's members are the team's."
+            )
+        body = self._body(raw)
+        if body.get("@odata.type") != AAD_MEMBER:
+            return graph_error(400, "BadRequest", "'odata.type' must be specified in the request body.")
+        user, problem = self._bound_user(body, team)
+        if problem is not None:
+            return problem
+        assert user is not None
+        if user["id"] not in self._team_member_ids(team):
+            return graph_error(400, "BadRequest", "User is not found in the team.")
+        if self._has_member(channel.members, user["id"]):
+            return graph_error(409, "Conflict", "The user is already a member of the channel.")
+        roles = [str(r) for r in body.get("roles") or []]
+        if any(r.lower() not in ("owner", "") for r in roles):
+            return graph_error(400, "BadRequest", "roles must be 'owner' or empty.")
+        member = Member(_new_id(), user["id"], roles)
+        channel.members[member.id] = member
+        return web.json_response(self._member_json(member), status=201)
+
+    def _tab_json(self, team: Team, channel: Channel, tab: Tab, expand: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": tab.id,
+            "displayName": tab.display_name,
+            "webUrl": (
+                f"https://teams.microsoft.com/l/entity/{quote(tab.app_id, safe='')}/_djb2_msteams_prefix_{tab.id}"
+                f"?label={quote(tab.display_name)}&context=%7B%22channelId%22%3A%22{quote(channel.id, safe='')}%22%7D"
+                f"&groupId={team.id}&tenantId={TENANT_ID}"
+            ),
+            "configuration": dict(tab.configuration),
+        }
+        if expand:
+            payload["teamsApp"] = {
+                "id": tab.app_id,
+                "externalId": None,
+                "displayName": "Word" if tab.app_id == WORD_TAB_APP else tab.app_id,
+                "distributionMethod": "store",
+            }
+        return payload
+
+    async def _list_tabs(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, channel, error = self._channel_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert team is not None and channel is not None
+        expand = "teamsApp" in request.query.get("$expand", "")
+        value = [self._tab_json(team, channel, t, expand) for t in channel.tabs.values()]
+        return web.json_response({"@odata.count": len(value), "value": value})
+
+    async def _create_tab(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        team, channel, error = self._channel_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert team is not None and channel is not None
+        body = self._body(raw)
+        name = str(body.get("displayName") or "")
+        found = re.search(r"/appCatalogs/teamsApps/([^/'()]+)$", str(body.get("teamsApp@odata.bind") or ""))
+        if not name or not found:
+            return graph_error(400, "BadRequest", "displayName and teamsApp@odata.bind are required.")
+        configuration = body.get("configuration") if isinstance(body.get("configuration"), dict) else {}
+        assert isinstance(configuration, dict)
+        if found.group(1) == WORD_TAB_APP and not (configuration.get("entityId") and configuration.get("contentUrl")):
+            return graph_error(400, "BadRequest", "A file tab needs configuration.entityId and contentUrl.")
+        tab = Tab(_new_id(), name, found.group(1), dict(configuration))
+        channel.tabs[tab.id] = tab  # Graph allows two tabs of one name: callers must look first
+        return web.json_response(self._tab_json(team, channel, tab, expand=True), status=201)
+
+    async def _list_children(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        drive, parent, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and parent is not None
+        return web.json_response({"value": [self._item_json(drive, i) for i in drive.children(parent.id)]})
+
     # -- drives -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _web_url(drive: Drive, item: Item) -> str:
+        if not item.is_folder and item.name.lower().endswith(_OFFICE_SUFFIXES):
+            # As SharePoint answers for Office documents: the viewer, addressed by sourcedoc.
+            site = drive.web_url.rsplit("/", 1)[0]
+            return (
+                f"{site}/_layouts/15/Doc.aspx?sourcedoc=%7B{item.unique_id}%7D"
+                f"&file={quote(item.name)}&action=default&mobileredirect=true"
+            )
+        return f"{drive.web_url}/{quote(drive.path_of(item))}"
 
     def _item_json(self, drive: Drive, item: Item) -> dict[str, Any]:
         parent = drive.items.get(item.parent_id) if item.parent_id else None
@@ -912,8 +1166,9 @@ class GraphTestServer:
             "name": item.name,
             "createdDateTime": item.created,
             "lastModifiedDateTime": item.modified,
-            "eTag": f'"{{{item.id}}},1"',
-            "webUrl": f"{drive.web_url}/{quote(drive.path_of(item))}",
+            "eTag": f'"{{{item.unique_id}}},{item.version}"',
+            "cTag": f'"c:{{{item.unique_id}}},{item.version}"',
+            "webUrl": self._web_url(drive, item),
             "size": len(item.content) if not item.is_folder else sum(len(c.content) for c in drive.children(item.id)),
             "parentReference": {
                 "driveType": "documentLibrary",
@@ -1016,6 +1271,7 @@ class GraphTestServer:
                 return None, 409
             existing.content = bytes(content)
             existing.modified = _now()
+            existing.version += 1
             return existing, 200
         item = Item(
             id=self._item_id(),

@@ -28,6 +28,7 @@ from procurement.ports import (
     ArchiveStore,
     ChatInstaller,
     ListMirror,
+    RoomFolder,
     RoomProvisioner,
 )
 from tests.graph_server import CATALOG_PERMISSION, INSTALL_PERMISSION, GraphTestServer
@@ -77,6 +78,8 @@ def rooms(client: GraphServiceClient, **kwargs: Any) -> GraphRoomProvisioner:
         "small_upload_limit": 256 * 1024,
         "chunk_size": CHUNK_UNIT,
         "upload_policy": FAST,
+        "create_policy": FAST,
+        "member_retry_delays": (0.01, 0.02),
     }
     options.update(kwargs)
     return GraphRoomProvisioner(client, **options)
@@ -279,123 +282,32 @@ async def test_service_unavailable_after_retries_is_transient(graph: GraphTestSe
         await GraphChatInstaller(client, app).ensure_personal_chat(user)
 
 
-# -- rooms: channel, files folder, folders, files ------------------------------------------------
+# -- rooms: uploads into a channel's folder (the steps are in test_room_provisioning.py) ---------
 
 
-async def test_create_room_channel_folders_and_files(graph: GraphTestServer, client: GraphServiceClient) -> None:
+async def room_folder(graph: GraphTestServer, client: GraphServiceClient, name: str) -> RoomFolder:
+    """A standard channel's files folder, for the upload tests."""
     team = graph.add_team()
+    owner = graph.add_user()
     provisioner = rooms(client)
-    info = await provisioner.create_room(
-        team,
-        "Konkurranse renhold",
-        "Anskaffelse av renhold",
-        ["Tilbud", "Evaluering/Notater"],
-        [("Prosjektplan.txt", b"plan")],
-    )
-    channel = graph.team_channel(team, "Konkurranse renhold")
-    assert channel is not None and info.channel_id == channel.id
-    assert info.web_url.startswith("https://teams.microsoft.com/l/channel/")
-    assert info.drive_id == graph.teams[team].drive_id
-    post = graph.requests_matching("POST", r"/channels$")[0]
-    assert post.status == 201
-    assert post.json() == {
-        "description": "Anskaffelse av renhold",
-        "displayName": "Konkurranse renhold",
-        "membershipType": "standard",
-    }
-    # filesFolder: 404 twice (provisioning), then found.
-    assert [r.status for r in graph.requests_matching("GET", r"/filesFolder$")] == [404, 404, 200]
-    for path in ("Konkurranse renhold/Tilbud", "Konkurranse renhold/Evaluering/Notater"):
-        item = graph.item_at(info.drive_id, path)
-        assert item is not None and item.is_folder
-    folder_post = graph.requests_matching("POST", r"/children$")[0].json()
-    assert folder_post["folder"] == {} and folder_post["@microsoft.graph.conflictBehavior"] == "fail"
-    plan = graph.item_at(info.drive_id, "Konkurranse renhold/Prosjektplan.txt")
-    assert plan is not None and plan.content == b"plan"
-    assert not graph.unhandled
-
-
-async def test_create_room_twice_reuses_the_channel(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    team = graph.add_team()
-    provisioner = rooms(client)
-    first = await provisioner.create_room(team, "Konkurranse IKT", "", ["Tilbud"], [("a.txt", b"1")])
-    second = await provisioner.create_room(team, "konkurranse ikt", "", ["Tilbud"], [("a.txt", b"2")])
-    assert second == first
-    assert [r.status for r in graph.requests_matching("POST", r"/channels$")] == [201, 409]
-    assert graph.requests_matching("POST", r"/channels$")[1].status == 409
-    assert len([c for c in graph.teams[team].channels.values() if c.display_name != "General"]) == 1
-    assert [r.status for r in graph.requests_matching("POST", r"/children$")] == [201, 409]
-    item = graph.item_at(first.drive_id, "Konkurranse IKT/a.txt")
-    assert item is not None and item.content == b"2"  # replaced, not duplicated
-
-
-async def test_duplicate_channel_answer_is_graphs(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
-    team = graph.add_team()
-    url = f"{graph.base_url}/teams/{team}/channels"
-    headers = {"Authorization": f"Bearer {graph.token}"}
-    body = {"displayName": "Dobbel", "membershipType": "standard"}
-    assert (await http.post(url, json=body, headers=headers)).status_code == 201
-    again = await http.post(url, json={**body, "displayName": "DOBBEL"}, headers=headers)
-    assert again.status_code == 409
-    assert again.json()["error"]["code"] == "NameAlreadyExists"
-    assert (await http.post(url, json=body)).status_code == 401
-
-
-async def test_name_already_exists_with_another_status_is_reused(
-    graph: GraphTestServer, client: GraphServiceClient
-) -> None:
-    team = graph.add_team()
-    first = await rooms(client).create_room(team, "Kode", "", [], [])
-    graph.fail_next(
-        "POST",
-        r"/channels$",
-        400,
-        body={"error": {"code": "NameAlreadyExists", "message": "Channel name already existed."}},
-    )
-    assert await rooms(client).create_room(team, "Kode", "", [], []) == first
-
-
-async def test_channel_create_for_unknown_team_is_permanent(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    with pytest.raises(IntegrationError) as caught:
-        await rooms(client).create_room("no-such-team", "X", "", [], [])
-    assert caught.value.status == 404
-
-
-async def test_files_folder_never_ready_is_transient(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    team = graph.add_team()
-    graph.files_folder_not_found_polls = 1000
-    with pytest.raises(TransientError) as caught:
-        await rooms(client, files_folder_max_wait=0.2).create_room(team, "Treg", "", [], [])
-    assert "not ready" in str(caught.value)
-    assert caught.value.retry_after is not None
-
-
-async def test_small_upload_retries_503_itself(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    team = graph.add_team()
-    graph.fail_next("PUT", r":/content$", 503, {"Retry-After": "1"})
-    info = await rooms(client).create_room(team, "Opplasting", "", [], [("Notat.txt", b"hei")])
-    puts = graph.requests_matching("PUT", r":/content$")
-    assert [r.status for r in puts] == [503, 201]
-    assert puts[0].headers["content-type"] == "application/octet-stream"
-    assert puts[1].time - puts[0].time >= 0.95  # our retry honoured Retry-After
-    item = graph.item_at(info.drive_id, "Opplasting/Notat.txt")
-    assert item is not None and item.content == b"hei"
+    channel = await provisioner.ensure_channel(team, name, "", owner, membership_type="standard")
+    return await provisioner.files_folder(channel)
 
 
 async def test_kiota_does_not_retry_octet_stream(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    team = graph.add_team()
+    folder = await room_folder(graph, client, "Uten retry")
     graph.fail_next("PUT", r":/content$", 503, {"Retry-After": "1"})
     with pytest.raises(TransientError):
-        await rooms(client, upload_policy=RetryPolicy(attempts=1)).create_room(
-            team, "Uten retry", "", [], [("x.txt", b"x")]
-        )
+        await rooms(client, upload_policy=RetryPolicy(attempts=1)).upload_file(folder, "x.txt", b"x")
     assert len(graph.requests_matching("PUT", r":/content$")) == 1
+    put = graph.requests_matching("PUT", r":/content$")[0]
+    assert put.headers["content-type"] == "application/octet-stream"
 
 
 async def test_large_upload_in_chunks_without_authorization(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    team = graph.add_team()
+    folder = await room_folder(graph, client, "Stor fil")
     content = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
-    info = await rooms(client).create_room(team, "Stor fil", "", [], [("Konkurransegrunnlag.pdf", content)])
+    document = await rooms(client).upload_file(folder, "Konkurransegrunnlag.pdf", content)
     session = graph.requests_matching("POST", r":/createUploadSession$")
     assert len(session) == 1 and session[0].authorization == f"Bearer {graph.token}"
     assert session[0].json()["item"]["@microsoft.graph.conflictBehavior"] == "replace"
@@ -409,15 +321,15 @@ async def test_large_upload_in_chunks_without_authorization(graph: GraphTestServ
         start = end + 1
     assert [c.headers["content-range"] for c in chunks] == expected
     assert [c.status for c in chunks] == [202] * (len(expected) - 1) + [201]
-    item = graph.item_at(info.drive_id, "Stor fil/Konkurransegrunnlag.pdf")
-    assert item is not None and item.content == content
+    item = graph.item_at(folder.drive_id, "Stor fil/Konkurransegrunnlag.pdf")
+    assert item is not None and item.content == content and document.item_id == item.id
 
 
 async def test_large_upload_resumes_after_a_failed_chunk(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    team = graph.add_team()
+    folder = await room_folder(graph, client, "Gjenoppta")
     content = b"a" * (3 * CHUNK_UNIT + 10)
     graph.fail_next("PUT", r"^/upload/", 503, {"Retry-After": "0"}, after=1)  # the second chunk
-    info = await rooms(client).create_room(team, "Gjenoppta", "", [], [("stor.bin", content)])
+    await rooms(client).upload_file(folder, "stor.bin", content)
     upload_calls = graph.requests_matching("*", r"^/upload/")
     assert [(r.method, r.status) for r in upload_calls] == [
         ("PUT", 202),
@@ -428,8 +340,28 @@ async def test_large_upload_resumes_after_a_failed_chunk(graph: GraphTestServer,
         ("PUT", 201),
     ]
     assert upload_calls[3].headers["content-range"] == f"bytes {CHUNK_UNIT}-{2 * CHUNK_UNIT - 1}/{len(content)}"
-    item = graph.item_at(info.drive_id, "Gjenoppta/stor.bin")
+    item = graph.item_at(folder.drive_id, "Gjenoppta/stor.bin")
     assert item is not None and item.content == content
+
+
+async def test_channel_create_for_unknown_team_is_permanent(graph: GraphTestServer, client: GraphServiceClient) -> None:
+    with pytest.raises(IntegrationError) as caught:
+        await rooms(client).ensure_channel("no-such-team", "X", "", graph.add_user(), membership_type="standard")
+    assert caught.value.status == 404
+
+
+async def test_duplicate_channel_answer_is_graphs(graph: GraphTestServer, http: httpx.AsyncClient) -> None:
+    team = graph.add_team()
+    url = f"{graph.base_url}/teams/{team}/channels"
+    headers = {"Authorization": f"Bearer {graph.token}"}
+    body = {"displayName": "Dobbel", "membershipType": "standard"}
+    assert (await http.post(url, json=body, headers=headers)).status_code == 201
+    again = await http.post(url, json={**body, "displayName": "DOBBEL"}, headers=headers)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "NameAlreadyExists"
+    assert (await http.post(url, json=body)).status_code == 401
+    private = await http.post(url, json={"displayName": "Privat", "membershipType": "private"}, headers=headers)
+    assert private.status_code == 400  # a private channel needs its owner
 
 
 # -- team creation ------------------------------------------------------------------------------
@@ -455,8 +387,8 @@ async def test_create_team_polls_the_operation(graph: GraphTestServer, client: G
     polls = graph.requests_matching("GET", r"/operations/")
     assert len(polls) == graph.team_operation_polls + 1
     # The new team works for rooms straight away.
-    info = await rooms(client).create_room(team_id, "Første", "", [], [])
-    assert info.channel_id
+    channel = await rooms(client).ensure_channel(team_id, "Første", "", owner, membership_type="standard")
+    assert channel.channel_id
 
 
 async def test_team_creation_still_running_is_resumable(graph: GraphTestServer, client: GraphServiceClient) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -208,14 +209,69 @@ def test_description_claims_only_what_the_product_does() -> None:
         assert all(word in text for word in words), (words, text)
 
 
-def test_no_resource_specific_permissions_until_a_workflow_needs_one(configured_package: Path) -> None:
-    """RSC lets a team owner grant the app Graph access to that team. No workflow built
-    today uses Graph on a team or chat (the bot posts to channels through the Bot Connector),
-    so the manifest asks for none; the collaboration room adds its own when it exists."""
+def documented_permissions() -> tuple[list[str], dict[str, str]]:
+    """From docs/permissions.md: the RSC table's names in order, and every call table row's
+    permission → kind ("RSC" or "Application")."""
+    text = (build.PROJECT_DIR / "docs" / "permissions.md").read_text(encoding="utf-8")
+    rsc: list[str] = []
+    kinds: dict[str, str] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if not cells or set(cells[0]) <= {"-"} or cells[0] in ("Area", "RSC permission"):
+            continue
+        if section == "RSC permissions in the manifest":
+            rsc.append(cells[0].strip("`"))
+        elif section == "Calls and permissions":
+            least = re.match(r"`([^`]+)`", cells[3])
+            assert least, line
+            kinds[least.group(1)] = cells[4]
+    return rsc, kinds
+
+
+def test_manifest_asks_for_exactly_the_documented_rsc_permissions(configured_package: Path) -> None:
+    """RSC lets the procurement team's owner grant the app Graph access to that one team (the
+    competition rooms); the manifest must ask for what docs/permissions.md lists, no more."""
     manifest, _ = read_package(configured_package)
-    assert "authorization" not in manifest
-    text = json.dumps(manifest)
-    assert ".Group" not in text and ".Chat" not in text
+    granted = manifest["authorization"]["permissions"]["resourceSpecific"]
+    names = [p["name"] for p in granted]
+    assert all(p["type"] == "Application" for p in granted)
+    rsc, kinds = documented_permissions()
+    assert names == rsc
+    assert len(set(names)) == len(names)
+    # Every RSC permission a call needs is in the manifest, and the manifest asks for nothing
+    # the calls table does not use.
+    assert {name for name, kind in kinds.items() if kind == "RSC"} == set(names)
+    assert all(name.endswith(".Group") for name in names)
+    assert not any(name.endswith(".Group") for name, kind in kinds.items() if kind == "Application")
+
+
+def test_every_graph_call_in_the_code_is_documented() -> None:
+    """A new Graph call in integrations/ must get its row (and permission) in docs/permissions.md."""
+    text = (build.PROJECT_DIR / "docs" / "permissions.md").read_text(encoding="utf-8")
+    calls = {
+        "integrations/directory.py": ["GET /users/", "checkMemberGroups"],
+        "integrations/teams_apps.py": ["installedApps", "/appCatalogs/teamsApps", "/chat"],
+        "integrations/teams_rooms.py": [
+            "/channels?$filter",
+            "POST /teams/{id}/channels`",
+            "POST /teams/{id}/members",
+            "/channels/{id}/members`",
+            "filesFolder",
+            "/children",
+            "/tabs",
+            "POST /teams`",
+        ],
+        "integrations/sharepoint.py": ["/lists/", "listItem/fields"],
+        "integrations/drive_uploads.py": [":/content", "createUploadSession"],
+    }
+    for module, needles in calls.items():
+        assert (build.PROJECT_DIR / module).is_file(), module
+        assert module in text, module
+        for needle in needles:
+            assert needle in text, (module, needle)
 
 
 def _rgba_pixels(data: bytes) -> list[tuple[int, int, int, int]]:
