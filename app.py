@@ -216,6 +216,46 @@ def import_contracts(argv: list[str] | None = None) -> int:
     return contract_import_cli.main(argv, open_store=open_contract_register)
 
 
+def send_reminders_now(argv: list[str] | None = None) -> int:
+    """`python app.py send-reminders-now` (`./dev reminders`): reminders due today or earlier go
+    out in the running bot's next round, working hours ignored. Local mode only."""
+    from procurement.reminders.due_now import release_due_reminders
+    from procurement.shared.dates import format_date
+
+    if argv:
+        print("bruk (usage): python app.py send-reminders-now", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    if not settings.local_mode:
+        print(
+            "send-reminders-now er bare for lokal modus (LOCAL_MODE=true); i drift sendes påminnelser "
+            "i arbeidstiden (local mode only: in production reminders go out in working hours).",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> Any:
+        store = Store(settings.effective_database_url)
+        try:
+            await store.migrate()
+            return await release_due_reminders(store, datetime.now(UTC))
+        finally:
+            await store.close()
+
+    due = asyncio.run(run())
+    if due.ready:
+        nb, en = ("påminnelse", "reminder") if due.ready == 1 else ("påminnelser", "reminders")
+        print(
+            f"{due.ready} {nb} sendes nå av boten som kjører (./dev run), innen "
+            f"{settings.reminder_poll_seconds:g} s ({due.ready} {en} go out now from the running bot)."
+        )
+    else:
+        print("Ingen påminnelser med forfall i dag eller tidligere venter på sending (no due reminder is waiting).")
+    if due.next_due is not None:
+        print(f"Neste påminnelse forfaller {format_date(due.next_due)} (next reminder due).")
+    return 0
+
+
 def announce(settings: Settings) -> None:
     """The start-up log line: the mode, the address and the database (password masked)."""
     where = f"http://{settings.host}:{settings.port}/api/messages"
@@ -239,6 +279,8 @@ def announce(settings: Settings) -> None:
 def main() -> None:
     if sys.argv[1:2] == ["import-contracts"]:
         raise SystemExit(import_contracts(sys.argv[2:]))
+    if sys.argv[1:2] == ["send-reminders-now"]:
+        raise SystemExit(send_reminders_now(sys.argv[2:]))
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level,

@@ -49,6 +49,11 @@ MAX_TEXT = 10_000
 ACTOR_KEY = "innkjop.actor"
 
 
+def _grouped(n: int) -> str:
+    """20000 → "20 000" (grouped as people read a count, the same in nb and en)."""
+    return f"{n:,}".replace(",", " ")
+
+
 def card_attachment(card: dict[str, Any]) -> Attachment:
     return Attachment(content_type=CARD_TYPE, content=card)
 
@@ -193,8 +198,8 @@ class ProcurementAgent:
             return
         message = activity.text or ""
         if len(message) > MAX_TEXT:
-            body = text(actor.lang, "too_long_message", length=len(message), limit=MAX_TEXT)
-            await self._send_reply(context, home.notice(actor.lang, "unknown_action_title", body))
+            body = text(actor.lang, "too_long_message", length=_grouped(len(message)), limit=_grouped(MAX_TEXT))
+            await self._send_reply(context, home.notice(actor.lang, "too_long_title", body))
             return
         found = self.router.match_text(message)
         if found:

@@ -9,15 +9,17 @@ recording its id.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from cards.strings import text
-from dialogs import contracts as contracts_dialog
 from dialogs import needs_report as nr_dialog
+from dialogs import reminders as reminders_dialog
 from dialogs.services import Services
-from procurement.errors import EscalationReason, PermanentError, TransientError, Unreachable
-from procurement.needs.effects import NotifySubmitter, PostIntake, RefreshIntake
+from procurement.contracts.service import ContractView
+from procurement.errors import EscalationReason, IntegrationError, PermanentError, TransientError, Unreachable
+from procurement.needs.effects import AskSubmitter, NotifySubmitter, PostIntake, RefreshIntake
 from procurement.needs.record import NeedsReport
 from procurement.store.outbox import Handlers, SentMessages
 
@@ -38,6 +40,7 @@ class Effects:
             PostIntake: self.post_intake,
             RefreshIntake: self.refresh_intake,
             NotifySubmitter: self.notify_submitter,
+            AskSubmitter: self.ask_submitter,
         }
 
     async def _intake_card(self, report: NeedsReport) -> dict[str, Any]:
@@ -80,32 +83,65 @@ class Effects:
         )
         await self.sent.record(effect, activity_id)
 
+    async def ask_submitter(self, effect: AskSubmitter) -> None:
+        if await self.sent.get(effect):
+            return  # this question was delivered; a retry must not send it again
+        report = await self.s.needs.load(effect.ref)
+        exchange = report.exchange(effect.exchange_id) if report is not None else None
+        if report is None or exchange is None:
+            return
+        lang = await self.s.people.language_of(report.submitter_aad_id) or self.s.default_language
+        _, activity_id = await self.sender.send_to_user(
+            report.submitter_aad_id, nr_dialog.question_card(report, exchange, lang)
+        )
+        await self.sent.record(effect, activity_id)
+
 
 class ReminderCardSource:
-    """Builds reminder and escalation cards for the reminder worker."""
+    """Builds reminder and escalation cards for the reminder worker (one card per contract)."""
 
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    async def reminder_card(self, reminder_id: int) -> tuple[dict[str, Any], str] | None:
-        found = await self.s.reminders.get(reminder_id)
+    async def reminder_card(self, reminder_ids: Sequence[int]) -> tuple[dict[str, Any], str] | None:
+        found = await self.s.reminders.get_group(reminder_ids)
         if found is None:
             return None
-        reminder, contract = found
+        reminders, contract = found
         lang = self.s.default_language
-        if reminder.recipient_aad_id:
-            lang = await self.s.people.language_of(reminder.recipient_aad_id) or lang
-        return contracts_dialog.reminder_card(lang, reminder, contract, asking=True), lang
+        recipient = reminders[0].recipient_aad_id
+        if recipient:
+            lang = await self.s.people.language_of(recipient) or lang
+        return reminders_dialog.reminder_card(lang, reminders, contract, self.s.today(), asking=True), lang
 
-    async def escalation_card(self, reminder_id: int, reason: EscalationReason) -> dict[str, Any] | None:
-        found = await self.s.reminders.get(reminder_id)
+    async def escalation_card(self, reasons: dict[int, EscalationReason]) -> dict[str, Any] | None:
+        found = await self.s.reminders.get_group(list(reasons))
         if found is None:
             return None
-        reminder, contract = found
-        lang = self.s.default_language
-        # The code's plain text (and the reference to quote to IT), never an error message.
-        why = text(lang, reason.catalog_key, ref=reason.ref or "–")
-        return contracts_dialog.escalation_card(lang, reminder, contract, why)
+        reminders, contract = found
+        # The reason each reminder escalates for, as the worker read it (a code, never a message).
+        reminders = [
+            dataclasses.replace(r, escalation_reason=reasons[r.id].encode()) if r.id in reasons else r
+            for r in reminders
+        ]
+        if not contract.manager_name and (contract.manager_aad_id or contract.manager_email):
+            contract = dataclasses.replace(contract, manager_name=await self._name_of(contract))
+        return reminders_dialog.escalation_card(
+            self.s.default_language,
+            reminders,
+            contract,
+            self.s.today(),
+            people_picker=self.s.people_picker,
+            posting=True,
+        )
 
-    async def delivered(self, reminder_id: int) -> None:
+    async def _name_of(self, contract: ContractView) -> str:
+        """The avtaleforvalter's name from the directory when they never talked to the bot."""
+        try:
+            person = await self.s.directory.resolve(contract.manager_aad_id or contract.manager_email)
+        except IntegrationError:
+            return ""
+        return person.name if person is not None else ""
+
+    async def delivered(self, reminder_ids: Sequence[int]) -> None:
         return None

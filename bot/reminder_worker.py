@@ -1,6 +1,12 @@
 """Sends due reminders to the avtaleforvalter and escalates to Innkjøpsseksjonen's channel.
 
-Each claimed reminder ends the round in one recorded state, sorted by the one error
+One card per contract: the reminders claimed in a round for the same contract and recipient
+(`Reminders.claim_due` pulls in the contract's reminders due within a week) go out as one
+card with a line for each and one set of buttons, and are recorded together — the card's
+reminders share its message id. Escalations merge the same way: one card per contract in
+the follow-up channel, with each reminder's reason.
+
+Each claimed group ends the round in one recorded state, sorted by the one error
 vocabulary (`procurement.errors`):
 
 - delivered;
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -43,13 +50,23 @@ log = logging.getLogger(__name__)
 
 
 class ReminderCards(Protocol):
-    async def reminder_card(self, reminder_id: int) -> tuple[dict[str, Any], str] | None:
-        """The card for the avtaleforvalter, and their language."""
+    async def reminder_card(self, reminder_ids: Sequence[int]) -> tuple[dict[str, Any], str] | None:
+        """The one card for these reminders (of one contract), and the recipient's language."""
 
-    async def escalation_card(self, reminder_id: int, reason: EscalationReason) -> dict[str, Any] | None: ...
+    async def escalation_card(self, reasons: dict[int, EscalationReason]) -> dict[str, Any] | None:
+        """The one escalation card for these reminders (of one contract) and their reasons."""
 
-    async def delivered(self, reminder_id: int) -> None:
+    async def delivered(self, reminder_ids: Sequence[int]) -> None:
         """Hook after delivery (e.g. audit); may be a no-op."""
+
+
+def by_card(items: Sequence[DueReminder]) -> list[list[DueReminder]]:
+    """Claimed reminders grouped as their cards show them: per contract and recipient, in
+    claim order (a contract's reminders share one card)."""
+    groups: dict[tuple[int, str | None], list[DueReminder]] = {}
+    for item in items:
+        groups.setdefault((item.contract_id, item.recipient_aad_id), []).append(item)
+    return list(groups.values())
 
 
 class ReminderWorker:
@@ -82,51 +99,59 @@ class ReminderWorker:
         self.stats = {"delivered": 0, "escalated": 0, "retried": 0, "failed": 0}
 
     async def run_once(self) -> int:
+        """One round; returns how many reminders it handled (not cards)."""
         due = await self.reminders.claim_due(self.worker_id, self.batch, self.lease)
-        await asyncio.gather(*(self._deliver(r) for r in due))
+        await asyncio.gather(*(self._deliver(group) for group in by_card(due)))
         escalations = await self.reminders.claim_escalations(self.worker_id, self.batch, self.lease)
-        await asyncio.gather(*(self._escalate(r) for r in escalations))
+        # One card per contract in the channel, whoever the reminders were for.
+        per_contract: dict[int, list[DueReminder]] = {}
+        for item in escalations:
+            per_contract.setdefault(item.contract_id, []).append(item)
+        await asyncio.gather(*(self._escalate(group) for group in per_contract.values()))
         return len(due) + len(escalations)
 
     async def run_forever(self, poll_seconds: float = 30.0) -> None:
         await run_rounds(self.run_once, lambda: asyncio.sleep(poll_seconds), f"reminder worker {self.worker_id}")
 
-    async def _deliver(self, item: DueReminder) -> None:
+    async def _deliver(self, group: list[DueReminder]) -> None:
+        ids = [r.id for r in group]
+        first = group[0]
         try:
-            built = await self.cards.reminder_card(item.id)
+            built = await self.cards.reminder_card(ids)
             if built is None:
                 return
             card, _lang = built
-            if not item.recipient_aad_id:
-                await self.reminders.mark_unreachable(item.id, self.worker_id, EscalationReason("no_manager").encode())
+            if not first.recipient_aad_id:
+                await self.reminders.mark_unreachable(ids, self.worker_id, EscalationReason("no_manager").encode())
                 return
-            conversation_id, activity_id = await self.sender.send_to_user(item.recipient_aad_id, card)
+            conversation_id, activity_id = await self.sender.send_to_user(first.recipient_aad_id, card)
         except Unreachable as gone:
-            await self._mark_for_escalation(item, gone.why, gone)
+            await self._mark_for_escalation(group, gone.why, gone)
         except TransientError as later:
             self.stats["retried"] += 1
             delay = later.retry_after if later.retry_after is not None else backoff(1, base=2.0, cap=120.0)
-            log.info("reminder %s: %s, again in %.1f s", item.id, later.reason, delay)
-            await self.reminders.release(item.id, self.worker_id, utcnow() + timedelta(seconds=delay), later.summary())
+            log.info("reminders %s: %s, again in %.1f s", ids, later.reason, delay)
+            await self.reminders.release(ids, self.worker_id, utcnow() + timedelta(seconds=delay), later.summary())
         except Exception as err:  # PermanentError, or a bug: bounded, then a human hears of it
             self.stats["failed"] += 1
-            await self._failed(item, err)
+            await self._failed(group, err)
         else:
-            await self.reminders.mark_delivered(item.id, self.worker_id, conversation_id, activity_id)
-            self.stats["delivered"] += 1
-            await self.cards.delivered(item.id)
+            await self.reminders.mark_delivered(ids, self.worker_id, conversation_id, activity_id)
+            self.stats["delivered"] += len(ids)
+            await self.cards.delivered(ids)
 
-    async def _failed(self, item: DueReminder, err: Exception) -> None:
-        attempts = item.attempts
+    async def _failed(self, group: list[DueReminder], err: Exception) -> None:
+        ids = [r.id for r in group]
+        attempts = max(r.attempts for r in group)
         why = err.why if isinstance(err, IntegrationError) else "failed"
         summary = err.summary() if isinstance(err, IntegrationError) else type(err).__name__
         if attempts >= self.permanent_attempts:
-            await self._mark_for_escalation(item, why, err)
+            await self._mark_for_escalation(group, why, err)
             return
         delay = backoff(attempts - 1, base=self.permanent_backoff, cap=self.max_backoff)
         log.warning(
-            "reminder %s: delivery failed (%s, attempt %d of %d), again in %.0f s: %s",
-            item.id,
+            "reminders %s: delivery failed (%s, attempt %d of %d), again in %.0f s: %s",
+            ids,
             why,
             attempts,
             self.permanent_attempts,
@@ -134,27 +159,29 @@ class ReminderWorker:
             err.reason if isinstance(err, IntegrationError) else type(err).__name__,
             exc_info=not isinstance(err, IntegrationError),
         )
-        await self.reminders.release(item.id, self.worker_id, utcnow() + timedelta(seconds=delay), summary)
+        await self.reminders.release(ids, self.worker_id, utcnow() + timedelta(seconds=delay), summary)
 
-    async def _mark_for_escalation(self, item: DueReminder, why: str, err: Exception) -> None:
+    async def _mark_for_escalation(self, group: list[DueReminder], why: str, err: Exception) -> None:
+        ids = [r.id for r in group]
         reason = EscalationReason(why, new_reference())
         # The details (the outside system's answer) go to the log under the reference only.
         detail = err.reason if isinstance(err, IntegrationError) else repr(err)
         log.warning(
-            "reminder %s (%s) escalated as %s, reference %s: %s",
-            item.id,
-            item.contract_ref,
+            "reminders %s (%s) escalated as %s, reference %s: %s",
+            ids,
+            group[0].contract_ref,
             why,
             reason.ref,
             detail,
             exc_info=not isinstance(err, IntegrationError),
         )
-        await self.reminders.mark_unreachable(item.id, self.worker_id, reason.encode())
+        await self.reminders.mark_unreachable(ids, self.worker_id, reason.encode())
 
-    async def _escalate(self, item: DueReminder) -> None:
-        reason = EscalationReason.parse(item.escalation_reason)
+    async def _escalate(self, group: list[DueReminder]) -> None:
+        ids = [r.id for r in group]
+        reasons = {r.id: EscalationReason.parse(r.escalation_reason) for r in group}
         try:
-            card = await self.cards.escalation_card(item.id, reason)
+            card = await self.cards.escalation_card(reasons)
             if card is None:
                 return
             if not self.followup_channel_id:
@@ -167,15 +194,15 @@ class ReminderWorker:
             delay = retry_after if retry_after is not None else backoff(1, base=60.0, cap=600.0) + 30.0
             summary = err.summary() if isinstance(err, IntegrationError) else type(err).__name__
             log.warning(
-                "reminder %s: escalation failed (%s), again in %.0f s",
-                item.id,
+                "reminders %s: escalation failed (%s), again in %.0f s",
+                ids,
                 summary,
                 delay,
                 exc_info=not isinstance(err, IntegrationError),
             )
             await self.reminders.release_escalation(
-                item.id, self.worker_id, summary, retry_at=utcnow() + timedelta(seconds=delay)
+                ids, self.worker_id, summary, retry_at=utcnow() + timedelta(seconds=delay)
             )
         else:
-            await self.reminders.mark_escalated(item.id, self.worker_id, reason.encode())
-            self.stats["escalated"] += 1
+            await self.reminders.mark_escalated({i: r.encode() for i, r in reasons.items()}, self.worker_id)
+            self.stats["escalated"] += len(ids)

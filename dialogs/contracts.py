@@ -1,4 +1,4 @@
-"""Contracts: 'mine kontrakter', search, the new-contract card, and reminder cards and answers."""
+"""Contracts: 'mine kontrakter', search and the new-contract card (reminders: dialogs/reminders.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from procurement.access import Actor, NotFound
 from procurement.contracts.access import POLICY as CONTRACTS_POLICY
 from procurement.contracts.form import CONTRACT_FORM_FIELDS, validate_contract_form
 from procurement.contracts.service import CompetitionInfo, CompetitionTaken, ContractView
-from procurement.reminders.service import ReminderView
+from procurement.needs.agreements import default_cpv_names
 from procurement.shared.calendar import add_months
-from procurement.shared.dates import format_date, format_datetime
+from procurement.shared.dates import format_date
 from procurement.shared.money import format_nok
 
-from . import home, needs_report
+from . import home
 from .base import Reply, as_text
 from .services import Services
 
@@ -42,15 +42,27 @@ def contract_facts(lang: str, view: ContractView) -> list[dict[str, str]]:
         {"title": text(lang, "ct_fact_next"), "value": _deadline(lang, view)},
         {"title": text(lang, "ct_fact_type"), "value": text(lang, f"nr_agreement_{view.agreement_type}")},
     ]
+    if view.cpv_codes:
+        facts.append({"title": text(lang, "ct_fact_cpv"), "value": _cpv_list(lang, view.cpv_codes)})
+    if view.scope:
+        facts.append({"title": text(lang, "ct_fact_scope"), "value": view.scope[:300]})
     if view.value_nok is not None:
         facts.append({"title": text(lang, "ct_fact_value"), "value": format_nok(view.value_nok, lang)})
-        facts.append({"title": text(lang, "ct_fact_manager"), "value": view.manager_email or "–"})
+        facts.append({"title": text(lang, "ct_fact_manager"), "value": view.manager_display or "–"})
         facts.append({"title": text(lang, "ct_fact_risk"), "value": text(lang, f"ct_risk_{view.risk_level}")})
         if view.archive_case_no:
             facts.append({"title": text(lang, "ct_fact_case"), "value": view.archive_case_no})
         if view.internal_notes:
             facts.append({"title": text(lang, "ct_fact_notes"), "value": view.internal_notes})
     return facts
+
+
+def _cpv_list(lang: str, codes: tuple[str, ...]) -> str:
+    """ "33192000 Medisinske møbler, 39143110" (a code without a shipped name shows its digits)."""
+    names = default_cpv_names()
+    return ", ".join(f"{code} {names.name(code, lang)}".strip() for code in codes[:5]) + (
+        " …" if len(codes) > 5 else ""
+    )
 
 
 def _list_card(
@@ -159,7 +171,10 @@ def competition_prefill(c: CompetitionInfo) -> dict[str, str]:
         "title": c.title,
         "category": c.category,
         "agreement_type": str(form.get("agreement_type") or ""),
-        "value_nok": str(c.estimated_value) if c.estimated_value else "",
+        "value_nok": format_nok(c.estimated_value, "nb").removesuffix(" kr") if c.estimated_value else "",
+        # What the need was for: the register's coverage matching reads CPV and scope.
+        "cpv": str(form.get("cpv") or ""),
+        "scope": str(form.get("need") or "")[:500],
     }
     try:
         start = date.fromisoformat(str(form.get("start_date") or ""))
@@ -210,141 +225,3 @@ async def save(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     if competition_ref:
         body += " " + text(lang, "ct_competition_signed", ref=competition_ref)
     return home.notice(lang, "ct_form_title", body)
-
-
-# -- reminders ------------------------------------------------------------------------------
-
-
-def reminder_card(
-    lang: str,
-    reminder: ReminderView,
-    contract: ContractView,
-    *,
-    notice: str | None = None,
-    reason_error: str | None = None,
-    reason: str = "",
-    asking: bool = False,
-) -> dict[str, Any]:
-    """The reminder as the avtaleforvalter sees it. `asking`: the worker (re)sends it, so a
-    snoozed reminder asks afresh instead of showing the snooze."""
-    kind = reminder.kind
-    heading = text(lang, f"rm_heading_{kind}", title=contract.title)
-    question = reminder_question(lang, reminder, contract)
-    facts = [
-        {"title": text(lang, "ct_fact_ref"), "value": contract.external_ref},
-        {"title": text(lang, "ct_fact_supplier"), "value": contract.supplier_name},
-        {"title": text(lang, "ct_fact_period"), "value": f"{_d(contract.start_date)} – {_d(contract.end_date)}"},
-    ]
-    answered_line = None
-    snoozed = reminder.status == "pending" and reminder.answer == "snooze" and not asking
-    if (reminder.answer and reminder.answer != "snooze") or snoozed:
-        when = format_datetime(reminder.answered_at) if reminder.answered_at else ""
-        answered_line = text(
-            lang,
-            "rm_answered",
-            answer=text(lang, f"rm_answer_{reminder.answer}"),
-            who=reminder.answered_by or "",
-            when=when,
-        )
-        if reminder.answer_reason:
-            answered_line += "\n\n" + text(lang, "rm_reason_line", reason=reminder.answer_reason)
-    open_ = answered_line is None and reminder.status in ("delivered", "escalated", "escalate", "pending")
-    data = {"reminder": reminder.id}
-    actions = []
-    if kind.startswith("option"):
-        actions.append(
-            {
-                "title": text(lang, "rm_extend_option"),
-                "verb": "reminder.extend_option",
-                "data": data,
-                "style": "positive",
-            }
-        )
-    actions += [
-        {"title": text(lang, "rm_new_needs_report"), "verb": "reminder.new_needs_report", "data": data},
-        {"title": text(lang, "rm_not_relevant"), "verb": "reminder.not_relevant", "data": data},
-        {"title": text(lang, "rm_snooze"), "verb": "reminder.snooze", "data": data},
-    ]
-    return render_card(
-        "reminder",
-        lang,
-        heading=heading,
-        question=question,
-        facts=facts,
-        answered_line=answered_line,
-        notice=notice,
-        open=open_,
-        reason=reason,
-        reason_error=reason_error,
-        actions=actions,
-    )
-
-
-def reminder_question(lang: str, reminder: ReminderView, contract: ContractView) -> str:
-    """What the reminder asks, as plain text (the renderer escapes it once)."""
-    kind = reminder.kind
-    target = _d(reminder.target_date)
-    if kind.startswith("option"):
-        return text(lang, "rm_question_option", option=reminder.option_number or 1, target=target)
-    if kind == "control":
-        controls = contract.controls or []
-        idx = reminder.control_index or 0
-        control = controls[idx].get("description") or controls[idx].get("kind") if idx < len(controls) else ""
-        return text(lang, "rm_question_control", control=control or "", target=target)
-    if kind == "new_competition":
-        return text(lang, "rm_question_new_competition", target=target)
-    return text(lang, "rm_question_end", target=target)
-
-
-def escalation_card(lang: str, reminder: ReminderView, contract: ContractView, reason: str) -> dict[str, Any]:
-    body = text(lang, "rm_escalation_body", reason=reason, manager=contract.manager_email or "–")
-    return render_card(
-        "notice",
-        lang,
-        title=text(lang, "rm_escalation_heading", title=contract.title),
-        body=body + "\n\n" + reminder_question(lang, reminder, contract),
-    )
-
-
-async def answer(s: Services, actor: Actor, data: dict[str, Any], answer_kind: str) -> Reply:
-    lang = actor.lang
-    raw_id = data.get("reminder")
-    reminder_id = (
-        raw_id if isinstance(raw_id, int) else int(raw_id) if isinstance(raw_id, str) and raw_id.isdigit() else -1
-    )
-    reason = as_text(data.get("reason"), 2000)
-    outcome = await s.reminders.answer(actor, reminder_id, answer_kind, reason)
-    if outcome.reason == "needs_reason":
-        return Reply(
-            card=reminder_card(
-                lang, outcome.reminder, outcome.contract, reason=reason, reason_error=text(lang, "rm_needs_reason")
-            )
-        )
-    if outcome.reason == "already_answered":
-        return Reply(
-            card=reminder_card(lang, outcome.reminder, outcome.contract, notice=text(lang, "rm_already_answered"))
-        )
-    reply = Reply(card=reminder_card(lang, outcome.reminder, outcome.contract), update_for_all=True)
-    if answer_kind == "new_needs_report" and actor.in_personal_chat:
-        form = await needs_report.open_form(s, actor, {}, prefill=needs_report_prefill(outcome.contract))
-        assert form.card is not None
-        reply.followups.append(form.card)
-    return reply
-
-
-def needs_report_prefill(contract: ContractView) -> dict[str, Any]:
-    # The new contract starts the day after the old one ends and runs as long: a contract
-    # 01.01.2023–31.12.2026 is 48 months (its end is inclusive).
-    after = contract.end_date + timedelta(days=1)
-    months = max(1, (after.year - contract.start_date.year) * 12 + after.month - contract.start_date.month)
-    return {
-        "title": f"Ny avtale: {contract.title}"[:120],
-        "need": f"Avtalen {contract.external_ref} med {contract.supplier_name} utløper {_d(contract.end_date)}.",
-        "category": contract.category,
-        "agreement_type": contract.agreement_type,
-        "estimated_value": format_nok(contract.value_nok, "nb").removesuffix(" kr") if contract.value_nok else "",
-        "value_basis": f"Verdien av dagens avtale {contract.external_ref}.",
-        "replaces_contract": contract.external_ref,
-        "start_date": after.isoformat(),
-        "duration_months": str(min(months, 240)),
-    }

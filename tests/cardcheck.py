@@ -17,6 +17,8 @@ every string Teams renders as markdown (a TextBlock's `text`, a fact's `title` a
 shows as plain text: read by a CommonMark parser with raw HTML, GFM strikethrough and tables
 and a linkifier turned on (more than Teams renders), it yields no element but paragraphs and
 line breaks, so no link, emphasis, list, heading, image or HTML a user typed comes alive.
+Dates in that text are Norwegian (dd.mm.yyyy): an ISO date (2027-04-01) there is a problem;
+`Input.Date` values stay ISO (the card format).
 
     shown_text(s)   what such a string shows (`read_markdown`) — for comparing with input
     shown_card(c)   a copy of the card with those strings as shown (for substring checks)
@@ -287,6 +289,21 @@ def _markdown_problems(card: Any) -> list[str]:
     return problems
 
 
+# An ISO date (2027-04-01) in shown text: cards show dates as dd.mm.yyyy (format_date). Input.Date
+# values stay ISO (the Adaptive Card format); only TextBlock and FactSet text is read here. An
+# ISO timestamp (2026-02-14T06:00) is left alone: the bot never writes one, the hostile-text
+# tests type them (Adaptive Card DATE() functions).
+_ISO_DATE = re.compile(r"(?<![\d-])(19|20|21)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(?![\d-]|T\d)")
+
+
+def _date_problems(card: Any) -> list[str]:
+    return [
+        f"{where}: shows an ISO date, not dd.mm.yyyy: {obj[key][:80]!r}"
+        for where, obj, key in markdown_strings(card)
+        if _ISO_DATE.search(obj[key])
+    ]
+
+
 def card_problems(card: Any) -> list[str]:
     """Everything wrong with `card`, as readable lines (empty when the card is fine)."""
     if not isinstance(card, dict):
@@ -313,6 +330,7 @@ def card_problems(card: Any) -> list[str]:
     clean = _strip_teams_extensions(card, problems)
     problems += _schema_problems(clean)
     problems += _markdown_problems(card)
+    problems += _date_problems(card)
 
     ids: dict[str, str] = {}
     for path, obj in _walk(card):

@@ -1,4 +1,5 @@
-"""Needs-report routes: the form, submit, drafts, listing, and the intake card's decisions."""
+"""Needs-report routes: the form, submit, drafts, listing, the intake card's decisions, and the
+submitter's answer to a question and her edit of the report."""
 
 from __future__ import annotations
 
@@ -32,5 +33,10 @@ def register(router: Router) -> None:
             "needs_report.approve": partial(needs_report.decide, decision="approve"),
             "needs_report.reject": partial(needs_report.decide, decision="reject"),
             "needs_report.request_info": partial(needs_report.decide, decision="request_info"),
+            # The submitter's side of a question: see it again, answer it, correct the report.
+            "needs_report.question": needs_report.show_question,
+            "needs_report.answer": needs_report.answer,
+            "needs_report.edit": needs_report.edit,
+            "needs_report.update": needs_report.update,
         }
     )

@@ -14,11 +14,13 @@ from typing import Any
 from procurement.contracts.importing.values import CONTRACT_ORE, parse_controls, parse_options_spec
 from procurement.contracts.model import (
     ContractData,
+    cpv_problem,
     derive_option_deadlines,
     is_aad_object_id,
     is_email,
     normalize_org_no,
     org_no_problem,
+    parse_cpv_codes,
     validate_contract,
 )
 from procurement.shared.dates import parse_date
@@ -31,6 +33,8 @@ CONTRACT_FORM_FIELDS: tuple[str, ...] = (
     "supplier_org_no",
     "category",
     "agreement_type",
+    "cpv",
+    "scope",
     "start_date",
     "end_date",
     "options",
@@ -59,6 +63,8 @@ CHOICES = {
     "risk_level": ("low", "medium", "high"),
 }
 Messages = dict[str, str]
+# ContractData's field → the card's input, where they differ.
+_FORM_FIELD = {"cpv_codes": "cpv", "manager_email": "manager", "manager_aad_id": "manager"}
 
 
 @dataclass
@@ -136,6 +142,10 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
     if org_no and (problem := org_no_problem(org_no)):
         errors["supplier_org_no"] = _msg(problem, "The organisation number is not valid.")
 
+    cpv_codes, bad_cpv = parse_cpv_codes(values["cpv"])
+    if (cpv := cpv_problem(bad_cpv)) is not None:
+        errors["cpv"] = _msg(f"{cpv[0]}.", f"{cpv[1][:1].upper()}{cpv[1][1:]}.")
+
     manager = values["manager"]
     email, aad_id = "", None
     if manager:
@@ -166,9 +176,12 @@ def validate_contract_form(raw: dict[str, Any], today: date) -> ContractFormResu
         controls=controls,
         archive_case_no=values["archive_case_no"],
         internal_notes=values["internal_notes"],
+        cpv_codes=cpv_codes,
+        scope=values["scope"],
     )
     for found in validate_contract(data):
-        key = found.field if found.field in CONTRACT_FORM_FIELDS else "external_ref"
+        key = _FORM_FIELD.get(found.field, found.field)
+        key = key if key in CONTRACT_FORM_FIELDS else "external_ref"
         errors.setdefault(key, _msg(found.message_nb, found.message_en))
     if errors:
         return ContractFormResult(errors=errors)

@@ -98,6 +98,9 @@ def main(
     try:
         summary = asyncio.run(run_import(report, database_url, open_store))
     # The database could not be opened or closed (a row that fails is reported with its row).
+    except SystemExit as exc:  # the settings refused (no LOCAL_MODE/app, a bad DATABASE_URL): their message
+        print(f"Importen stoppet (the import stopped):\n{exc.code}", file=stderr)
+        return EXIT_FAILURE
     except ValueError as exc:  # a DATABASE_URL of a form we don't read (the message names only its scheme)
         print(f"Importen stoppet: {exc} (the import stopped)", file=stderr)
         return EXIT_FAILURE

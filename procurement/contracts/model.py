@@ -21,10 +21,15 @@ Conventions:
   ``{"months": 4}``, ``{"days": 21}``, a string ``"4m"``/``"21d"``/``"3w"``, an
   ``Offset``, or ``None`` to switch that reminder off for this contract. Values are
   stored canonically as ``{"months": m, "days": d}`` (JSON-friendly) or ``None``.
+* ``cpv_codes`` and ``scope`` say what the agreement covers (needs reports are matched
+  against them, ``procurement/needs/agreements.py``). A CPV code is kept as its eight
+  digits: the check digit ("33192000-2") is accepted when typed but carries no meaning
+  of its own, so "33192000" and "33192000-2" are the same code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -49,6 +54,10 @@ ORG_NO_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
 _EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _OFFSET_RE = re.compile(r"^\s*(\d{1,3})\s*([mdw])\s*$", re.IGNORECASE)
+_CPV_RE = re.compile(r"^(\d{8})(?:-\d)?$")
+_CPV_SPLIT = re.compile(r"[,;\s]+")
+MAX_CPV_CODES = 20
+MAX_SCOPE_LENGTH = 2000
 _FINGERPRINT_VERSION = 1
 
 
@@ -92,6 +101,52 @@ def is_email(value: str) -> bool:
 
 def is_aad_object_id(value: str) -> bool:
     return bool(_GUID_RE.match(value))
+
+
+# -- CPV codes --------------------------------------------------------------------------
+
+
+def parse_cpv_codes(value: str | Sequence[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the codes as eight digits, deduplicated in order; the pieces that are not codes).
+
+    Codes are separated by commas, semicolons, blanks or line breaks. Exports often add the
+    code's name ("33192000-2 Medisinske møbler"): a piece without digits is such a name and
+    is skipped, as long as the text holds at least one code; a piece with digits must be a
+    code. Text with names only ("Medisinske møbler") has no code and is refused whole.
+    """
+    if value is None:
+        return (), ()
+    pieces = _CPV_SPLIT.split(value) if isinstance(value, str) else [str(v).strip() for v in value]
+    codes: list[str] = []
+    bad: list[str] = []
+    words: list[str] = []
+    for piece in (p for p in pieces if p):
+        match = _CPV_RE.match(piece)
+        if match:
+            if match.group(1) not in codes:
+                codes.append(match.group(1))
+        elif any(c.isdigit() for c in piece):
+            bad.append(piece)
+        else:
+            words.append(piece)
+    if words and not codes and not bad:
+        bad.append(" ".join(words))
+    return tuple(codes), tuple(bad)
+
+
+def cpv_problem(bad: Sequence[str]) -> tuple[str, str] | None:
+    """The message (nb, en) for pieces `parse_cpv_codes` could not read, or None."""
+    if not bad:
+        return None
+    shown = ", ".join(f"«{b[:40]}»" for b in bad[:3])
+    shown_en = ", ".join(f"“{b[:40]}”" for b in bad[:3])
+    plural = len(bad) > 1
+    return (
+        f"CPV-{'kodene' if plural else 'koden'} {shown} er ikke gyldig{'e' if plural else ''}: en CPV-kode har "
+        "8 siffer, gjerne med kontrollsiffer, for eksempel 33192000-2 (skill flere koder med komma)",
+        f"{'the CPV codes' if plural else 'the CPV code'} {shown_en} {'are' if plural else 'is'} not valid: "
+        "a CPV code has 8 digits, optionally with a check digit, e.g. 33192000-2 (separate codes with commas)",
+    )
 
 
 # -- reminder offsets -------------------------------------------------------------------
@@ -174,12 +229,18 @@ def _canonical_override(value: object) -> object:
 
 @dataclass(frozen=True)
 class ContractOption:
-    """One option to extend: ``months`` long, to be decided by ``notice_deadline``."""
+    """One option to extend: ``months`` long, to be decided by ``notice_deadline``.
+
+    ``decided_by``/``decided_at`` (ISO time)/``decision_reason`` record who exercised or
+    declined it here (a reminder answer); not part of the fingerprint, like an audit note."""
 
     number: int
     months: int
     notice_deadline: date
     exercised: bool | None = None
+    decided_by: str = ""
+    decided_at: str = ""
+    decision_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -214,6 +275,8 @@ class ContractData:
     archive_case_no: str = ""
     internal_notes: str = ""
     reminder_overrides: Mapping[str, Any] = field(default_factory=dict)
+    cpv_codes: Sequence[str] = ()
+    scope: str = ""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -227,6 +290,11 @@ class ContractData:
         set_(self, "internal_notes", notes.replace("\r\n", "\n").replace("\r", "\n").strip())
         set_(self, "options", tuple(sorted(self.options, key=lambda o: o.number)))
         set_(self, "controls", tuple(self.controls))
+        # Codes canonical (8 digits, no duplicates); a piece that is no code is kept as given
+        # so validate_contract reports it.
+        codes, bad = parse_cpv_codes(self.cpv_codes)
+        set_(self, "cpv_codes", codes + bad)
+        set_(self, "scope", _text(self.scope))
         overrides = dict(self.reminder_overrides or {})
         set_(
             self,
@@ -242,9 +310,16 @@ class ContractData:
 
         Empty optional values are folded together (``None`` and ``""``, ``None`` and 0
         for the value) so a round trip through a store with NOT NULL defaults does not
-        look like a change.
+        look like a change. Coverage (CPV codes, scope) is only included when set, so a
+        contract recorded before it existed keeps its fingerprint.
         """
+        coverage: dict[str, Any] = {}
+        if self.cpv_codes:
+            coverage["cpv_codes"] = list(self.cpv_codes)
+        if self.scope:
+            coverage["scope"] = self.scope
         return {
+            **coverage,
             "v": _FINGERPRINT_VERSION,
             "external_ref": self.external_ref,
             "supplier_name": self.supplier_name,
@@ -305,6 +380,7 @@ _MAX_LENGTHS: tuple[tuple[str, int, str, str], ...] = (
     ),
     ("manager_aad_id", 64, "avtaleforvalterens Entra-id", "the contract manager's Entra id"),
     ("archive_case_no", 32, "arkivsaksnummeret", "the case number"),
+    ("scope", MAX_SCOPE_LENGTH, "omfanget", "the scope"),
 )
 
 
@@ -401,6 +477,15 @@ def validate_contract(data: ContractData) -> list[ContractProblem]:
             f"opsjonsfrist {format_date(first.notice_deadline)} er etter sluttdato {format_date(data.end_date)}",
             f"option notice deadline {first.notice_deadline.isoformat()} is after the end date",
         )
+    bad_cpv = [c for c in data.cpv_codes if not _CPV_RE.match(c)]
+    if (cpv := cpv_problem(bad_cpv)) is not None:
+        add("cpv_codes", *cpv)
+    elif len(data.cpv_codes) > MAX_CPV_CODES:
+        add(
+            "cpv_codes",
+            f"høyst {MAX_CPV_CODES} CPV-koder per avtale (fant {len(data.cpv_codes)})",
+            f"at most {MAX_CPV_CODES} CPV codes per agreement (found {len(data.cpv_codes)})",
+        )
     known = {k.value for k in ReminderKind}
     for key, value in data.reminder_overrides.items():
         if key not in known:
@@ -454,6 +539,43 @@ def derive_option_deadlines(end: date, months: Sequence[int], first_notice: date
         options.append(ContractOption(number=number, months=length, notice_deadline=notice))
         period_end = add_months(period_end, length, keep_month_end=True)
     return options
+
+
+@dataclass(frozen=True)
+class OptionDecision:
+    """Who decided an option, when (ISO time) and why."""
+
+    by: str
+    at: str
+    reason: str = ""
+
+
+def exercise_option(contract: ContractData, number: int, decision: OptionDecision) -> ContractData | None:
+    """The contract with option ``number`` exercised: its end date moves on by the option's
+    months (a month-end stays a month-end). None when the option is unknown or decided."""
+    for option in contract.options:
+        if option.number == number and option.exercised is None:
+            chosen = dataclasses.replace(
+                option, exercised=True, decided_by=decision.by, decided_at=decision.at, decision_reason=decision.reason
+            )
+            options = [chosen if o.number == number else o for o in contract.options]
+            end = add_months(contract.end_date, option.months, keep_month_end=True)
+            return dataclasses.replace(contract, options=options, end_date=end)
+    return None
+
+
+def decline_option(contract: ContractData, number: int, decision: OptionDecision) -> ContractData | None:
+    """The contract with option ``number`` declined (with the reason). A declined option ends
+    the chain (later options lapse, ``derive_schedule`` plans none for them); the end date
+    stays. None when the option is unknown or decided."""
+    for option in contract.options:
+        if option.number == number and option.exercised is None:
+            declined = dataclasses.replace(
+                option, exercised=False, decided_by=decision.by, decided_at=decision.at, decision_reason=decision.reason
+            )
+            options = [declined if o.number == number else o for o in contract.options]
+            return dataclasses.replace(contract, options=options)
+    return None
 
 
 class Deadline(NamedTuple):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
@@ -14,15 +15,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from procurement.access import SYSTEM, Actor, NotFound, Relation
 from procurement.contracts.access import POLICY
-from procurement.contracts.model import ContractData, ContractOption, PlannedControl, next_deadline
+from procurement.contracts.model import (
+    ContractData,
+    ContractOption,
+    OptionDecision,
+    PlannedControl,
+    decline_option,
+    exercise_option,
+    next_deadline,
+)
 from procurement.errors import IntegrationError
-from procurement.ports import Directory
+from procurement.ports import Directory, Person
 from procurement.reminders.schedule import derive_schedule, plan_changes
-from procurement.shared.calendar import OSLO, add_months, next_send_time
+from procurement.shared.calendar import OSLO, next_send_time
 from procurement.shared.jsonable import jsonable
 from procurement.shared.records import from_attributes
 from procurement.store.database import Store
-from procurement.store.tables import Competition, Contract, NeedsReport, Reminder, utcnow
+from procurement.store.tables import Competition, Contract, NeedsReport, Reminder, User, utcnow
 from procurement.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -75,6 +84,16 @@ class ContractView:
     options: list[dict[str, Any]]
     controls: list[dict[str, Any]]
     next_deadline: tuple[str, date] | None
+    # What the agreement covers: public, like the title (needs reports are matched by them).
+    cpv_codes: tuple[str, ...] = ()
+    scope: str = ""
+    # The avtaleforvalter's name as people know it (users table); "" when no name is known.
+    manager_name: str = ""
+
+    @property
+    def manager_display(self) -> str:
+        """The avtaleforvalter by name; the e-mail address only when no name is known."""
+        return self.manager_name or self.manager_email
 
 
 def send_after_for(due: date, now: datetime, *, working_hours: bool = True) -> datetime:
@@ -106,6 +125,8 @@ def to_row_values(data: ContractData) -> dict[str, Any]:
         "options": [jsonable(dataclasses.asdict(o)) for o in data.options],
         "controls": [jsonable(dataclasses.asdict(c)) for c in data.controls],
         "reminder_overrides": dict(data.reminder_overrides or {}),
+        "cpv_codes": list(data.cpv_codes),
+        "scope": data.scope,
         "fingerprint": data.fingerprint(),
     }
 
@@ -125,6 +146,9 @@ def from_row(row: Contract) -> ContractData:
                 months=int(o["months"]),
                 notice_deadline=date.fromisoformat(o["notice_deadline"]),
                 exercised=o.get("exercised"),
+                decided_by=str(o.get("decided_by") or ""),
+                decided_at=str(o.get("decided_at") or ""),
+                decision_reason=str(o.get("decision_reason") or ""),
             )
             for o in row.options
         ],
@@ -142,6 +166,8 @@ def from_row(row: Contract) -> ContractData:
         archive_case_no=row.archive_case_no,
         internal_notes=row.internal_notes,
         reminder_overrides=dict(row.reminder_overrides or {}),
+        cpv_codes=tuple(row.cpv_codes or ()),
+        scope=row.scope or "",
     )
 
 
@@ -283,7 +309,18 @@ class Contracts:
         planned = derive_schedule(data, today, collapse_overdue=True)
         existing = list(await session.scalars(sa.select(Reminder).where(Reminder.contract_id == row.id)))
         plan = plan_changes(existing, planned)
-        for reminder in plan.to_cancel:
+        # A reminder already out but unanswered whose subject moved (an option exercised or
+        # declined, a new end date) asks about something no longer true: cancel it too, so it
+        # never escalates. One whose target simply passed is left to run its course.
+        planned_keys = {p.subject_key for p in planned}
+        stale = [
+            r
+            for r in plan.unchanged
+            if r.subject_key not in planned_keys
+            and r.target_date >= today
+            and ((r.status == "delivered" and r.answer is None) or r.status == "escalate")
+        ]
+        for reminder in [*plan.to_cancel, *stale]:
             reminder.status = "cancelled"
             reminder.escalation_reason = "contract changed"
         for reminder, p in plan.to_revive + plan.to_reschedule:
@@ -314,31 +351,77 @@ class Contracts:
         )
         return {
             "reminders_created": len(plan.to_create),
-            "reminders_cancelled": len(plan.to_cancel),
+            "reminders_cancelled": len(plan.to_cancel) + len(stale),
             "reminders_revived": len(plan.to_revive),
             "reminders_rescheduled": len(plan.to_reschedule),
         }
 
     async def apply_option(
-        self, uow: UnitOfWork, external_ref: str, option_number: int
+        self, uow: UnitOfWork, external_ref: str, option_number: int, reason: str = ""
     ) -> Literal["created", "updated", "unchanged"] | None:
         """Record an exercised option in the caller's unit of work: the contract runs on for
-        the option's months, and its reminders are replanned for the new end."""
-        row = await uow.session.scalar(sa.select(Contract).where(Contract.external_ref == external_ref))
+        the option's months, and its reminders are replanned for the new end (those for the
+        old end are cancelled, also ones delivered and not yet answered)."""
+        return await self._decide_option(uow, external_ref, option_number, exercise=True, reason=reason)
+
+    async def decline_option(
+        self, uow: UnitOfWork, external_ref: str, option_number: int, reason: str
+    ) -> Literal["created", "updated", "unchanged"] | None:
+        """Record a declined option (with the reason) in the caller's unit of work: its
+        reminders and those of later options (which lapse with it) are cancelled; the end
+        date and its reminders stay."""
+        return await self._decide_option(uow, external_ref, option_number, exercise=False, reason=reason)
+
+    async def _decide_option(
+        self, uow: UnitOfWork, external_ref: str, option_number: int, *, exercise: bool, reason: str
+    ) -> Literal["created", "updated", "unchanged"] | None:
+        row = await uow.session.scalar(
+            sa.select(Contract).where(Contract.external_ref == external_ref).with_for_update()
+        )
         if row is None:
             return None
+        decision = OptionDecision(
+            by=(uow.actor.name or uow.actor.aad_id)[:200], at=self.clock().isoformat(), reason=reason[:2000]
+        )
         data = from_row(row)
-        options = []
-        extend_months = 0
-        for option in data.options:
-            if option.number == option_number and not option.exercised:
-                option = dataclasses.replace(option, exercised=True)
-                extend_months = option.months
-            options.append(option)
-        if not extend_months:
-            return "unchanged"
-        updated = dataclasses.replace(data, options=options, end_date=add_months(data.end_date, extend_months))
+        decide = exercise_option if exercise else decline_option
+        updated = decide(data, option_number, decision)
+        if updated is None:
+            return "unchanged"  # unknown, or decided already (a double press)
+        uow.audit(
+            "contract.option_exercised" if exercise else "contract.option_declined",
+            "contract",
+            external_ref,
+            {
+                "option": option_number,
+                "reason": decision.reason,
+                "end_date": updated.end_date.isoformat(),
+                "previous_end_date": data.end_date.isoformat(),
+            },
+        )
         return await self.apply(uow, updated, source="option")
+
+    async def assign_manager(self, uow: UnitOfWork, external_ref: str, person: Person) -> bool:
+        """Another avtaleforvalter for the contract, in the caller's unit of work: the contract
+        names them, and its reminders that have not gone out yet go to them (the replan).
+        False when the contract is unknown or already has this manager."""
+        row = await uow.session.scalar(
+            sa.select(Contract).where(Contract.external_ref == external_ref).with_for_update()
+        )
+        if row is None:
+            return False
+        if row.manager_aad_id == person.aad_id:
+            return False
+        previous = {"manager_aad_id": row.manager_aad_id or "", "manager_email": row.manager_email}
+        data = dataclasses.replace(from_row(row), manager_aad_id=person.aad_id, manager_email=person.email)
+        await self.apply(uow, data, source="manager")
+        uow.audit(
+            "contract.manager_assigned",
+            "contract",
+            external_ref,
+            {"manager_aad_id": person.aad_id, "manager_email": person.email, "previous": previous},
+        )
+        return True
 
     # -- reading -------------------------------------------------------------------------
 
@@ -351,9 +434,10 @@ class Contracts:
     async def view_for(self, actor: Actor, external_ref: str) -> ContractView:
         async with self.store.session() as session:
             row = await session.scalar(sa.select(Contract).where(Contract.external_ref == external_ref))
-        if row is None or not POLICY.allows(actor, "search"):
-            raise NotFound(external_ref)
-        return self.view(actor, row)
+            if row is None or not POLICY.allows(actor, "search"):
+                raise NotFound(external_ref)
+            names = await manager_names(session, [row])
+        return self.view(actor, row, names)
 
     async def for_manager(self, actor: Actor, limit: int = 25) -> list[ContractView]:
         POLICY.check(actor, "list_own")
@@ -364,7 +448,9 @@ class Contracts:
                 .order_by(Contract.end_date)
                 .limit(limit)
             )
-            return [self.view(actor, r) for r in rows]
+            found = list(rows)
+            names = await manager_names(session, found)
+            return [self.view(actor, r, names) for r in found]
 
     async def search(self, actor: Actor, query: str, limit: int = 15) -> list[ContractView]:
         POLICY.check(actor, "search")
@@ -381,17 +467,20 @@ class Contracts:
                         Contract.supplier_org_no.like(pattern, escape="\\"),
                     )
                 )
-            return [self.view(actor, r) for r in await session.scalars(stmt)]
+            found = list(await session.scalars(stmt))
+            names = await manager_names(session, found)
+            return [self.view(actor, r, names) for r in found]
 
-    def view(self, actor: Actor, row: Contract) -> ContractView:
+    def view(self, actor: Actor, row: Contract, names: dict[str, str] | None = None) -> ContractView:
         """Prices and internal notes only for innkjøpere and the contract's own manager,
         and only in a personal chat (never where others read along)."""
         relations = {Relation.MANAGER} if actor.aad_id and row.manager_aad_id == actor.aad_id else set()
         entitled = POLICY.allows(actor, "see_prices", relations)
-        return contract_view(row, self.today(), entitled=entitled)
+        name = (names or {}).get(row.manager_aad_id or "", "")
+        return contract_view(row, self.today(), entitled=entitled, manager_name=name)
 
 
-def contract_view(row: Contract, today: date, *, entitled: bool) -> ContractView:
+def contract_view(row: Contract, today: date, *, entitled: bool, manager_name: str = "") -> ContractView:
     deadline = next_deadline(from_row(row), today)
     return from_attributes(
         ContractView,
@@ -402,7 +491,19 @@ def contract_view(row: Contract, today: date, *, entitled: bool) -> ContractView
         options=list(row.options) if entitled else [],
         controls=list(row.controls) if entitled else [],
         next_deadline=(str(deadline[0]), deadline[1]) if deadline else None,
+        cpv_codes=tuple(row.cpv_codes or ()),
+        scope=row.scope or "",
+        manager_name=manager_name,
     )
+
+
+async def manager_names(session: AsyncSession, rows: Iterable[Contract]) -> dict[str, str]:
+    """The names people know the avtaleforvaltere by (the users table), by AAD object id."""
+    ids = {r.manager_aad_id for r in rows if r.manager_aad_id}
+    if not ids:
+        return {}
+    found = await session.execute(sa.select(User.aad_object_id, User.name).where(User.aad_object_id.in_(ids)))
+    return {aad: name for aad, name in found.tuples() if name}
 
 
 def _escape_like(text: str) -> str:

@@ -12,7 +12,15 @@ POLICY = Policy(
         "submit": rule(ANYONE, personal_only=True),
         "list_own": rule(ANYONE, personal_only=True, note="values and draft titles are personal"),
         "view": rule(Role.PROCUREMENT, Relation.SUBMITTER, note="the intake card: need, value, risk, faggruppe"),
-        "decide": rule(Role.PROCUREMENT, note="approve, reject, ask for more information"),
+        "decide": rule(Role.PROCUREMENT, note="approve, reject, ask for more information (a question is required)"),
         "withdraw": rule(Relation.SUBMITTER),
+        "answer": rule(
+            Relation.SUBMITTER, personal_only=True, note="answer Innkjøpsseksjonen's question about her open report"
+        ),
+        "edit": rule(
+            Relation.SUBMITTER,
+            personal_only=True,
+            note="open her open report's form prefilled and update it (same ref)",
+        ),
     },
 )

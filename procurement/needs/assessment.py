@@ -36,15 +36,55 @@ from procurement.shared.money import format_nok
 # -- input and output --------------------------------------------------------------------
 
 
+_CPV_LEVELS = {
+    "division": ("CPV-divisjon", "CPV division"),
+    "group": ("CPV-gruppe", "CPV group"),
+    "class": ("CPV-klasse", "CPV class"),
+    "category": ("CPV-kategori", "CPV category"),
+}
+
+
+@dataclass(frozen=True)
+class CoverReason:
+    """One reason an agreement plausibly covers a report (found by `procurement.needs.agreements`).
+
+    `kind` "cpv": the report's and the agreement's CPV codes share `code` (the digits that
+    matter, e.g. "3019") at `level`; `name_nb`/`name_en` name it when the CPV data knows it.
+    "title": the titles are alike. "words": the agreement's title or scope has `words`."""
+
+    kind: str  # "cpv" | "title" | "words"
+    code: str = ""
+    level: str = ""
+    name_nb: str = ""
+    name_en: str = ""
+    words: tuple[str, ...] = ()
+
+    def text(self, lang: str) -> str:
+        nb = lang == "nb"
+        if self.kind == "cpv":
+            level = _CPV_LEVELS.get(self.level, ("CPV-kode", "CPV code"))[0 if nb else 1]
+            name = self.name_nb if nb else self.name_en
+            return f"{'samme' if nb else 'same'} {level} {self.code}" + (f" {name}" if name else "")
+        if self.kind == "title":
+            return "tittelen ligner" if nb else "the title is similar"
+        shown = ", ".join((f"«{w}»" if nb else f"“{w}”") for w in self.words[:3])
+        return f"avtalen nevner {shown}" if nb else f"the agreement mentions {shown}"
+
+
 @dataclass(frozen=True)
 class FrameworkAgreementHit:
-    """An agreement from the contract register the caller found for the report's category."""
+    """A framework agreement that plausibly covers the report, with the reasons why.
+
+    Found by `procurement.needs.agreements.match_agreements`; `strength` orders several
+    (the higher, the better the match). A hit without reasons covers nothing."""
 
     contract_ref: str
     title: str
     supplier: str
     category: str
     end_date: date | None = None
+    reasons: tuple[CoverReason, ...] = ()
+    strength: int = 0
 
 
 @dataclass(frozen=True)
@@ -253,7 +293,12 @@ def _agreements_text(hits: Sequence[FrameworkAgreementHit], lang: str) -> str:
         if hit.end_date:
             bits.append(("gjelder til " if lang == "nb" else "valid until ") + _date_text(hit.end_date, lang))
         title = f"«{_short(hit.title)}»" if lang == "nb" else f"“{_short(hit.title)}”"
-        parts.append(f"{title} ({', '.join(bits)})" if bits else title)
+        part = f"{title} ({', '.join(bits)})" if bits else title
+        why = [r.text(lang) for r in hit.reasons]
+        if why:
+            joined = ", ".join(why[:-1]) + (" og " if lang == "nb" else " and ") + why[-1] if len(why) > 1 else why[0]
+            part += f": {joined}"
+        parts.append(part)
     more = len(hits) - MAX_AGREEMENTS_LISTED
     if more > 0:
         parts.append(f"og {more} til" if lang == "nb" else f"and {more} more")
@@ -269,8 +314,12 @@ def _members_text(count: int, lang: str) -> str:
 def covering_agreements(
     facts: NeedsReportFacts, on: date, agreements: Iterable[FrameworkAgreementHit]
 ) -> list[FrameworkAgreementHit]:
-    """Framework agreements of the report's category still in force on `on`."""
-    return [a for a in agreements if a.category == facts.category and (a.end_date is None or a.end_date >= on)]
+    """The hits that say why they cover the report and are still in force on `on`, best first.
+
+    Never the category alone: a hit without reasons (the matcher found nothing the report
+    and the agreement share) is dropped."""
+    found = [a for a in agreements if a.reasons and (a.end_date is None or a.end_date >= on)]
+    return sorted(found, key=lambda a: -a.strength)
 
 
 class _Fill(dict[str, str]):
@@ -402,3 +451,47 @@ def assess(
             b.add("staff_representatives")
 
     return Assessment(on=on, value=value, category=report.category, consequences=tuple(b.out), thresholds=th.amounts())
+
+
+# -- what the sender reads first ---------------------------------------------------------------
+
+#: Consequence codes that change what the *sender* must do, most decisive first. The submit
+#: receipt leads with the first `LEAD_LIMIT` of these that apply and folds the rest behind
+#: "Vis alle regler" (the intake card for innkjøpere shows them all). Codes not listed
+#: (run_by_procurement, competition_strategy, climate_weight, lots, market_dialogue,
+#: faggruppe, staff_representatives) describe work Innkjøpsseksjonen leads with the unit;
+#: they only lead when too few listed ones apply (see `lead_indices`).
+LEAD_PRIORITY: tuple[str, ...] = (
+    "framework_agreement",  # order on the agreement in eHandel instead; the report may be withdrawn
+    "below_reporting_threshold",  # no report needed: the unit buys itself
+    "fossil_vehicles",  # the solution itself must change (zero-emission) or be justified
+    "ted",  # EEA threshold: stricter rules and longer deadlines, start earlier
+    "doffin",  # must be announced: no direct purchase, plan for the competition's time
+    "serious_employer",  # requirements the unit must accept before the announcement
+    "wage_conditions",  # the unit must plan who checks wages during the contract
+    "apprentices",  # the supplier must use apprentices: part of the requirements
+    "kgv",  # tenders and suppliers' questions go through the KGV tool
+)
+LEAD_LIMIT = 3
+LEAD_MIN = 2
+
+
+def lead_indices(codes: Sequence[str | None], limit: int = LEAD_LIMIT) -> list[int]:
+    """Positions (into `codes`, in the assessment's order) of the consequences to lead with.
+
+    The applicable `LEAD_PRIORITY` codes, most decisive first, at most `limit`; when fewer
+    than `LEAD_MIN` apply, topped up with the first others in assessment order, so a receipt
+    never opens with a lone rule while more are folded away. With `limit` or fewer
+    consequences in all, every one leads (nothing to fold). Works on stored assessments
+    (codes only), so reports assessed before this order existed get the same treatment."""
+    if len(codes) <= limit:
+        return list(range(len(codes)))
+    rank = {code: i for i, code in enumerate(LEAD_PRIORITY)}
+    chosen = sorted((i for i, code in enumerate(codes) if code in rank), key=lambda i: (rank[codes[i] or ""], i))
+    chosen = chosen[:limit]
+    for i in range(len(codes)):
+        if len(chosen) >= LEAD_MIN:
+            break
+        if i not in chosen:
+            chosen.append(i)
+    return chosen

@@ -27,9 +27,19 @@ class RefreshIntake(Effect):
 
 @dataclass(frozen=True)
 class NotifySubmitter(Effect):
-    """Tell the submitter about a decision in her personal chat."""
+    """Tell the submitter about a decision (approved, rejected) in her personal chat."""
 
     kind: ClassVar[str] = "needs_report.notify_submitter"
     ref: str
     status: str
     version: str
+
+
+@dataclass(frozen=True)
+class AskSubmitter(Effect):
+    """Send Innkjøpsseksjonen's question to the submitter's personal chat, with a card to
+    answer it (once per question: the exchange id is the key)."""
+
+    kind: ClassVar[str] = "needs_report.ask_submitter"
+    ref: str
+    exchange_id: int

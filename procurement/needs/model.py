@@ -258,9 +258,10 @@ def _money(value: object) -> int | Messages:
 
 
 def _start_date(value: object, today: date) -> date | Messages:
+    # The form's Input.Date sends ISO (the card format); the user sees and picks dd.mm.yyyy.
     bad = _msg(
-        "Skriv datoen som åååå-mm-dd, for eksempel 2026-09-01.",
-        "Enter the date as yyyy-mm-dd, e.g. 2026-09-01.",
+        "Velg en gyldig dato i datofeltet, for eksempel 01.09.2026.",
+        "Choose a valid date in the date field, e.g. 01.09.2026.",
     )
     if isinstance(value, datetime):
         value = value.date()
@@ -279,7 +280,7 @@ def _start_date(value: object, today: date) -> date | Messages:
     if start < today:
         return _msg(
             f"Oppstart kan ikke være tilbake i tid. Velg i dag ({today:%d.%m.%Y}) eller en senere dato.",
-            f"The start cannot be in the past. Choose today ({today.isoformat()}) or a later date.",
+            f"The start cannot be in the past. Choose today ({today:%d.%m.%Y}) or a later date.",
         )
     latest = _years_after(today, MAX_START_YEARS_AHEAD)
     if start > latest:
@@ -287,7 +288,7 @@ def _start_date(value: object, today: date) -> date | Messages:
             f"Oppstart kan ikke være mer enn {MAX_START_YEARS_AHEAD} år fram i tid "
             f"(senest {latest:%d.%m.%Y}). Sjekk årstallet.",
             f"The start cannot be more than {MAX_START_YEARS_AHEAD} years ahead "
-            f"(at the latest {latest.isoformat()}). Check the year.",
+            f"(at the latest {latest:%d.%m.%Y}). Check the year.",
         )
     return start
 

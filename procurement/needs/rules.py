@@ -8,7 +8,8 @@ consequence texts live in the same file.
 
 `assess` returns an ordered list of consequences:
 
-1. an existing framework agreement covering the category (avtalelojalitet) — first;
+1. framework agreements in force that plausibly cover the report (avtalelojalitet) — first;
+   found by CPV codes and words, never by the category (`agreements.py`);
 2. the value tier: under the reporting limit, or run by Innkjøpsseksjonen;
 3. KGV, Doffin, konkurransestrategi, climate weight (national threshold and up);
 4. TED and lots (EEA threshold), or a suggestion of lots (national threshold and up);

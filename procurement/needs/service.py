@@ -18,11 +18,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from procurement.access import SYSTEM, Actor, NotFound, Relation
 from procurement.needs.access import POLICY
-from procurement.needs.assessment import FrameworkAgreementHit, assess
-from procurement.needs.effects import NotifySubmitter, PostIntake, RefreshIntake
+from procurement.needs.agreements import Agreement, match_agreements
+from procurement.needs.assessment import FrameworkAgreementHit, NeedsReportFacts, assess
+from procurement.needs.effects import AskSubmitter, NotifySubmitter, PostIntake, RefreshIntake
 from procurement.needs.fields import NEEDS_REPORT_FIELDS, echo_limit
 from procurement.needs.model import NeedsReportInput, validate_needs_report
-from procurement.needs.record import DECISIONS, NeedsReport, can_decide, can_withdraw
+from procurement.needs.record import (
+    ANSWER_LIMIT,
+    DECISIONS,
+    QUESTION_LIMIT,
+    AnswerStep,
+    Exchange,
+    Messages,
+    NeedsReport,
+    answer_step,
+    can_decide,
+    can_edit,
+    can_withdraw,
+    check_message,
+    repeats_open_question,
+    status_after_answer,
+)
 from procurement.needs.rules import RuleSet
 from procurement.shared.jsonable import jsonable
 from procurement.shared.records import from_attributes
@@ -30,9 +46,12 @@ from procurement.shared.text import clean_text
 from procurement.store.database import Store
 from procurement.store.tables import Competition, Contract, Draft, SubmitRecord, utcnow
 from procurement.store.tables import NeedsReport as NeedsReportRow
+from procurement.store.tables import NeedsReportExchange as ExchangeRow
+from procurement.store.unit_of_work import UnitOfWork
 
 FORM = "needs_report"
 SUBMIT_VERB = "needs_report.submit"
+UPDATE_VERB = "needs_report.update"
 
 
 @dataclass(frozen=True)
@@ -46,10 +65,61 @@ class SubmitOutcome:
 class DecisionOutcome:
     report: NeedsReport
     changed: bool
+    # A refused request (the question missing): messages by input id; nothing changed.
+    errors: dict[str, Messages] = dataclasses.field(default_factory=dict)
+    # The same question again while it is unanswered (a double press): nothing changed.
+    repeated: bool = False
 
 
-def to_record(row: NeedsReportRow) -> NeedsReport:
-    return from_attributes(NeedsReport, row, data=dict(row.data or {}), assessment=dict(row.assessment or {}))
+@dataclass(frozen=True)
+class AnswerOutcome:
+    report: NeedsReport
+    exchange: Exchange
+    step: AnswerStep | None  # None when the answer was refused (`errors`)
+    errors: dict[str, Messages] = dataclasses.field(default_factory=dict)
+
+    @property
+    def recorded(self) -> bool:
+        return self.step == "record"
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    report: NeedsReport
+    errors: dict[str, Messages] = dataclasses.field(default_factory=dict)
+    changed: tuple[str, ...] = ()  # the fields the update changed
+    repeated: bool = False  # the same card sent again
+    closed: bool = False  # decided meanwhile: nothing changed
+
+
+def to_record(row: NeedsReportRow, exchanges: tuple[Exchange, ...] = ()) -> NeedsReport:
+    return from_attributes(
+        NeedsReport,
+        row,
+        data=dict(row.data or {}),
+        assessment=dict(row.assessment or {}),
+        edited_fields=tuple(row.edited_fields or ()),
+        exchanges=exchanges,
+    )
+
+
+async def _exchanges(session: AsyncSession, report_id: int) -> tuple[Exchange, ...]:
+    rows = await session.scalars(
+        sa.select(ExchangeRow)
+        .where(ExchangeRow.needs_report_id == report_id)
+        .order_by(ExchangeRow.id)
+        .execution_options(populate_existing=True)  # answers are set by compare-and-set UPDATEs
+    )
+    return tuple(from_attributes(Exchange, r) for r in rows)
+
+
+async def _full_record(session: AsyncSession, row: NeedsReportRow) -> NeedsReport:
+    return to_record(row, await _exchanges(session, row.id))
+
+
+async def _row(session: AsyncSession, ref: str, *, lock: bool = False) -> NeedsReportRow | None:
+    query = sa.select(NeedsReportRow).where(NeedsReportRow.ref == ref)
+    return await session.scalar(query.with_for_update() if lock else query)
 
 
 def _relations(actor: Actor, row: NeedsReportRow) -> set[Relation]:
@@ -88,28 +158,37 @@ async def _previous_submit(session: AsyncSession, token: str, actor: Actor) -> N
     return await session.scalar(sa.select(NeedsReportRow).where(NeedsReportRow.ref == record.result.get("ref")))
 
 
-async def _framework_hits(session: AsyncSession, category: str, on: date) -> list[FrameworkAgreementHit]:
-    rows = await session.scalars(
-        sa.select(Contract)
-        .where(
-            Contract.agreement_type == "framework",
-            Contract.category == category,
-            Contract.start_date <= on,
-            Contract.end_date >= on,
-        )
-        .order_by(Contract.end_date.desc())
-        .limit(5)
+async def _framework_hits(session: AsyncSession, facts: NeedsReportFacts, on: date) -> list[FrameworkAgreementHit]:
+    """The framework agreements in force that plausibly cover the report, with the reasons.
+
+    All of them are read (a municipality has tens to a few hundred): what covers a need is
+    decided by the matcher on CPV codes and words, never by the category in SQL."""
+    rows = await session.execute(
+        sa.select(
+            Contract.external_ref,
+            Contract.title,
+            Contract.supplier_name,
+            Contract.category,
+            Contract.start_date,
+            Contract.end_date,
+            Contract.cpv_codes,
+            Contract.scope,
+        ).where(Contract.agreement_type == "framework", Contract.start_date <= on, Contract.end_date >= on)
     )
-    return [
-        FrameworkAgreementHit(
-            contract_ref=c.external_ref,
-            title=c.title,
-            supplier=c.supplier_name,
-            category=c.category,
-            end_date=c.end_date,
+    agreements = [
+        Agreement(
+            contract_ref=r.external_ref,
+            title=r.title,
+            supplier=r.supplier_name,
+            category=r.category,
+            start_date=r.start_date,
+            end_date=r.end_date,
+            cpv_codes=tuple(r.cpv_codes or ()),
+            scope=r.scope or "",
         )
-        for c in rows
+        for r in rows
     ]
+    return match_agreements(facts, on, agreements)
 
 
 async def _claim(session: AsyncSession, row: NeedsReportRow, status: str) -> bool:
@@ -168,7 +247,7 @@ class NeedsReports:
                 value: NeedsReportInput = result.value
                 facts = result.facts()
                 assert facts is not None
-                hits = await _framework_hits(session, value.category, today)
+                hits = await _framework_hits(session, facts, today)
                 assessment = assess(facts, today, hits, rules=self.rules).to_dict()
                 ref = await uow.next_reference("BM", today.year)
                 row = NeedsReportRow(
@@ -216,10 +295,10 @@ class NeedsReports:
     async def view(self, actor: Actor, ref: str) -> NeedsReport:
         """The report for someone who may see it; `NotFound` for everyone else alike."""
         async with self.store.session() as session:
-            row = await session.scalar(sa.select(NeedsReportRow).where(NeedsReportRow.ref == ref))
-        if row is None or not POLICY.granted(actor, "view", _relations(actor, row)):
-            raise NotFound(ref)
-        return to_record(row)
+            row = await _row(session, ref)
+            if row is None or not POLICY.granted(actor, "view", _relations(actor, row)):
+                raise NotFound(ref)
+            return await _full_record(session, row)
 
     async def mine(self, actor: Actor, limit: int = 20) -> list[NeedsReport]:
         POLICY.check(actor, "list_own")
@@ -235,8 +314,8 @@ class NeedsReports:
     async def load(self, ref: str) -> NeedsReport | None:
         """For the outbox (acting as the system): the report whatever the reader."""
         async with self.store.session() as session:
-            row = await session.scalar(sa.select(NeedsReportRow).where(NeedsReportRow.ref == ref))
-        return to_record(row) if row is not None else None
+            row = await _row(session, ref)
+            return await _full_record(session, row) if row is not None else None
 
     async def set_intake_message(self, ref: str, conversation_id: str, activity_id: str) -> None:
         async with self.store.unit_of_work(SYSTEM) as uow:
@@ -250,27 +329,35 @@ class NeedsReports:
 
     async def withdraw(self, actor: Actor, ref: str) -> DecisionOutcome:
         async with self.store.unit_of_work(actor) as uow:
-            row = await uow.session.scalar(sa.select(NeedsReportRow).where(NeedsReportRow.ref == ref).with_for_update())
+            row = await _row(uow.session, ref, lock=True)
             if row is None or not POLICY.granted(actor, "withdraw", _relations(actor, row)):
                 raise NotFound(ref)
             if not can_withdraw(row.status) or not await _claim(uow.session, row, "withdrawn"):
-                return DecisionOutcome(to_record(row), False)
+                return DecisionOutcome(await _full_record(uow.session, row), False)
             row.updated_at = utcnow()
             uow.audit("needs_report.withdrawn", "needs_report", ref)
             uow.emit(RefreshIntake(ref, version="withdrawn"))
-            return DecisionOutcome(to_record(row), True)
+            return DecisionOutcome(await _full_record(uow.session, row), True)
 
     async def decide(self, actor: Actor, ref: str, decision: str, note: str, today: date) -> DecisionOutcome:
-        """Approve, reject or ask for more information (innkjøpere only)."""
+        """Approve, reject or ask for more information (innkjøpere only).
+
+        For `request_info` the note is the question and is required; it becomes an exchange
+        the submitter answers. Asking again (a new question) is allowed while the report is
+        open; the same question while it is still unanswered is a double press."""
         POLICY.check(actor, "decide")
         status = DECISIONS[decision]
         async with self.store.unit_of_work(actor) as uow:
             session = uow.session
-            row = await session.scalar(sa.select(NeedsReportRow).where(NeedsReportRow.ref == ref).with_for_update())
+            row = await _row(session, ref, lock=True)
             if row is None:
                 raise NotFound(ref)
-            if not can_decide(row.status, decision) or not await _claim(session, row, status):
-                return DecisionOutcome(to_record(row), False)
+            if not can_decide(row.status, decision):
+                return DecisionOutcome(await _full_record(session, row), False)
+            if decision == "request_info":
+                return await self._ask(uow, row, note)
+            if not await _claim(session, row, status):
+                return DecisionOutcome(await _full_record(session, row), False)
             now = utcnow()
             row.decided_by_aad_id = actor.aad_id
             row.decided_by_name = actor.name[:200]
@@ -289,4 +376,192 @@ class NeedsReports:
             uow.emit(NotifySubmitter(ref, status=status, version=version))
             # Everyone's copy of the intake card, even when the in-turn edit was throttled.
             uow.emit(RefreshIntake(ref, version=version))
-            return DecisionOutcome(to_record(row), True)
+            return DecisionOutcome(await _full_record(session, row), True)
+
+    async def _ask(self, uow: UnitOfWork, row: NeedsReportRow, question: str) -> DecisionOutcome:
+        session, actor = uow.session, uow.actor
+        exchanges = await _exchanges(session, row.id)
+        error = check_message(question, QUESTION_LIMIT, "question")
+        if error:
+            return DecisionOutcome(to_record(row, exchanges), False, errors={"decision_note": error})
+        if repeats_open_question(exchanges, question):
+            return DecisionOutcome(to_record(row, exchanges), False, repeated=True)
+        # The compare-and-set also when the status stays info_requested: it takes the row, so
+        # a decision pressed at the same moment cannot slip between our read and our write.
+        if not await _claim(session, row, "info_requested"):
+            return DecisionOutcome(await _full_record(session, row), False)
+        now = utcnow()
+        exchange = ExchangeRow(
+            needs_report_id=row.id,
+            question=question,
+            asked_by_aad_id=actor.aad_id,
+            asked_by_name=actor.name[:200],
+            asked_at=now,
+        )
+        session.add(exchange)
+        await session.flush()
+        row.decided_by_aad_id = actor.aad_id
+        row.decided_by_name = actor.name[:200]
+        row.decided_at = now
+        row.decision_note = None  # the question lives in its exchange, with its answer
+        row.updated_at = now
+        uow.audit(
+            "needs_report.info_requested", "needs_report", row.ref, {"exchange": exchange.id, "question": question}
+        )
+        uow.emit(AskSubmitter(row.ref, exchange_id=exchange.id))
+        uow.emit(RefreshIntake(row.ref, version=f"question:{exchange.id}"))
+        return DecisionOutcome(await _full_record(session, row), True)
+
+    # -- the submitter answers or corrects ------------------------------------------------
+
+    async def _own(self, session: AsyncSession, actor: Actor, ref: str, verb: str, *, lock: bool) -> NeedsReportRow:
+        """Her report for `verb`: NotFound for everyone else (they learn nothing), and the
+        personal-chat rule checked for her."""
+        row = await _row(session, ref, lock=lock)
+        relations = _relations(actor, row) if row is not None else set()
+        if row is None or not POLICY.granted(actor, verb, relations):
+            raise NotFound(ref)
+        POLICY.check(actor, verb, relations)
+        return row
+
+    async def question(self, actor: Actor, ref: str, exchange_id: int | None = None) -> tuple[NeedsReport, Exchange]:
+        """The question to show her: the one asked for, else the latest still open (else the latest)."""
+        async with self.store.session() as session:
+            row = await self._own(session, actor, ref, "answer", lock=False)
+            report = await _full_record(session, row)
+        found = report.exchange(exchange_id) if exchange_id is not None else None
+        if found is None and exchange_id is None and report.exchanges:
+            found = (report.open_exchanges or report.exchanges)[-1]
+        if found is None:
+            raise NotFound(ref)
+        return report, found
+
+    async def answer(self, actor: Actor, ref: str, exchange_id: int, answer: str) -> AnswerOutcome:
+        """Her answer to one question; the report is back in the queue when none is left open."""
+        async with self.store.unit_of_work(actor) as uow:
+            session = uow.session
+            row = await self._own(session, actor, ref, "answer", lock=True)
+            report = await _full_record(session, row)
+            exchange = report.exchange(exchange_id)
+            if exchange is None:
+                raise NotFound(ref)
+            error = check_message(answer, ANSWER_LIMIT, "answer")
+            if error:
+                return AnswerOutcome(report, exchange, None, errors={"answer": error})
+            step = answer_step(row.status, exchange, answer)
+            # Take the row first (status unchanged) so a decision cannot land between our
+            # check and the answer; then the answer itself only where none is recorded yet.
+            if step == "record" and not await _claim(session, row, row.status):
+                # Changed between our read and now (a decision, another question): try once more.
+                step = "record" if can_edit(row.status) and await _claim(session, row, row.status) else "closed"
+            if step == "record":
+                now = utcnow()
+                result = await session.execute(
+                    sa.update(ExchangeRow)
+                    .where(ExchangeRow.id == exchange_id, ExchangeRow.answer.is_(None))
+                    .values(answer=answer, answered_by_name=actor.name[:200], answered_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    report = await _full_record(session, row)
+                    again = report.exchange(exchange_id)
+                    assert again is not None
+                    return AnswerOutcome(report, again, answer_step(row.status, again, answer))
+                exchanges = await _exchanges(session, row.id)
+                status = status_after_answer(sum(e.is_open for e in exchanges))
+                if status != row.status:
+                    await _claim(session, row, status)  # the row is ours since the claim above
+                row.updated_at = now
+                uow.audit(
+                    "needs_report.answered",
+                    "needs_report",
+                    ref,
+                    {"exchange": exchange_id, "answer": answer, "status": row.status},
+                )
+                uow.emit(RefreshIntake(ref, version=f"answer:{exchange_id}"))
+            report = await _full_record(session, row)
+            shown = report.exchange(exchange_id)
+            assert shown is not None
+            return AnswerOutcome(report, shown, step)
+
+    async def for_edit(self, actor: Actor, ref: str) -> NeedsReport:
+        """Her report to prefill the form with (the dialog says so when it is decided already)."""
+        async with self.store.session() as session:
+            row = await self._own(session, actor, ref, "edit", lock=False)
+            return await _full_record(session, row)
+
+    async def update(self, actor: Actor, ref: str, token: str, raw: dict[str, Any], today: date) -> UpdateOutcome:
+        """The edited form: the same report (same ref) with new values and a new assessment.
+
+        Idempotent by the card token like a submit: the same card sent twice is one edit.
+        A refused form changes nothing and saves no draft (a draft is for a new report)."""
+        result = validate_needs_report(raw, today)
+        try:
+            async with self.store.unit_of_work(actor) as uow:
+                session = uow.session
+                row = await self._own(session, actor, ref, "edit", lock=True)
+                if token and await _previous_update(session, token, actor, ref):
+                    return UpdateOutcome(await _full_record(session, row), repeated=True)
+                if not can_edit(row.status):
+                    return UpdateOutcome(await _full_record(session, row), closed=True)
+                if result.errors or result.value is None:
+                    return UpdateOutcome(await _full_record(session, row), errors=result.errors)
+                value: NeedsReportInput = result.value
+                data = jsonable(dataclasses.asdict(value))
+                old = dict(row.data or {})
+                changed = tuple(key for key in NEEDS_REPORT_FIELDS if data.get(key) != old.get(key))
+                if token:
+                    session.add(
+                        SubmitRecord(token=token, actor_aad_id=actor.aad_id, verb=UPDATE_VERB, result={"ref": ref})
+                    )
+                if not changed:
+                    return UpdateOutcome(await _full_record(session, row))
+                if not await _claim(session, row, row.status):  # decided at this very moment
+                    raise _Closed
+                facts = result.facts()
+                assert facts is not None
+                hits = await _framework_hits(session, facts, today)
+                now = utcnow()
+                row.title = value.title
+                row.service_area = value.service_area
+                row.category = value.category
+                row.estimated_value = value.estimated_value
+                row.data = data
+                row.assessment = jsonable(assess(facts, today, hits, rules=self.rules).to_dict())
+                row.edited_at = now
+                row.edited_fields = list(changed)
+                row.updated_at = now
+                uow.audit(
+                    "needs_report.edited",
+                    "needs_report",
+                    ref,
+                    {
+                        "fields": list(changed),
+                        "before": {k: old.get(k) for k in changed},
+                        "after": {k: data.get(k) for k in changed},
+                    },
+                )
+                uow.emit(RefreshIntake(ref, version=f"edited:{now.isoformat()}"))
+                return UpdateOutcome(await _full_record(session, row), changed=changed)
+        except _Closed:
+            return UpdateOutcome(await self.for_edit(actor, ref), closed=True)
+        except IntegrityError:
+            # A concurrent double-tap with the same token won the race: its edit stands.
+            async with self.store.session() as session:
+                if not (token and await _previous_update(session, token, actor, ref)):
+                    raise
+            return UpdateOutcome(await self.for_edit(actor, ref), repeated=True)
+
+
+class _Closed(Exception):
+    """Raised inside a unit of work to roll it back: the report was decided meanwhile."""
+
+
+async def _previous_update(session: AsyncSession, token: str, actor: Actor, ref: str) -> bool:
+    record = await session.get(SubmitRecord, token)
+    return (
+        record is not None
+        and record.verb == UPDATE_VERB
+        and record.actor_aad_id == actor.aad_id
+        and record.result.get("ref") == ref
+    )

@@ -1,4 +1,4 @@
-"""Who may answer a reminder (printed in docs/access.md; a test compares)."""
+"""Who may answer a reminder and follow up an escalation (printed in docs/access.md; a test compares)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ POLICY = Policy(
             Relation.MANAGER,
             Relation.RECIPIENT,
             note="extend option, new needs report, not relevant, snooze",
+        ),
+        "follow_up": rule(
+            Role.PROCUREMENT,
+            note="escalation card in the follow-up channel: assign another avtaleforvalter, mark handled, open",
         ),
     },
 )

@@ -180,6 +180,24 @@ class NeedsReport(Base):
     competition_ref: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The submitter's last correction of an open report (which fields; the audit log has all).
+    edited_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    edited_fields: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
+
+
+class NeedsReportExchange(Base):
+    """A question from Innkjøpsseksjonen about a needs report, and the submitter's answer."""
+
+    __tablename__ = "needs_report_exchanges"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    needs_report_id: Mapped[int] = mapped_column(sa.ForeignKey("needs_reports.id"), index=True)
+    question: Mapped[str] = mapped_column(sa.Text)
+    asked_by_aad_id: Mapped[str] = mapped_column(sa.String(64))
+    asked_by_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answer: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    answered_by_name: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Competition(Base):
@@ -214,6 +232,9 @@ class Contract(Base):
     internal_notes: Mapped[str] = mapped_column(sa.Text, default="")
     options: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
     controls: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    # What the agreement covers: matched against needs reports (procurement/needs/agreements.py).
+    cpv_codes: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default=sa.text("'[]'"))
+    scope: Mapped[str] = mapped_column(sa.Text, default="", server_default=sa.text("''"))
     reminder_overrides: Mapped[JsonDict] = mapped_column(default=dict)
     fingerprint: Mapped[str] = mapped_column(sa.String(64), default="")
     source: Mapped[str] = mapped_column(sa.String(32), default="card")

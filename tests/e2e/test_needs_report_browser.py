@@ -155,6 +155,7 @@ async def test_needs_report_clicked_through_two_web_clients(
         await form.get_by_role("radio", name="Enkeltkontrakt").check()
         await pick_date(kari, form, "Ønsket oppstart", oslo_today() + timedelta(days=120))
         await form.get_by_role("spinbutton", name=re.compile("^Varighet")).fill("24")
+        await form.get_by_role("button", name=re.compile("^Flere detaljer")).click()  # the optional fields
         await form.get_by_role("spinbutton", name=re.compile("^Opsjoner")).fill("0")
         await form.get_by_role("checkbox", name="Budsjettet er avklart (forankret)").check()
 

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from dialogs.needs_report import REQUIRED_FIELDS
 from procurement.shared.calendar import OSLO
 from tests.e2e.conftest import INGRID, INTAKE_CHANNEL, NINA
 from tests.e2e.playground import (
@@ -71,9 +72,12 @@ async def test_needs_report_journey(app_playground: Playground) -> None:
     form_message = await open_form(pg)
     form = form_message.card
     assert form is not None
-    assert [i["id"] for i in card_inputs(form)] == FORM_FIELDS
+    # Every field is on the card: the required ones first, the optional ones behind "Flere detaljer".
+    ids = [i["id"] for i in card_inputs(form)]
+    required = [key for key in FORM_FIELDS if key in REQUIRED_FIELDS]
+    assert ids == required + [key for key in FORM_FIELDS if key not in REQUIRED_FIELDS]
     assert "Ny behovsmelding" in card_text(form)
-    assert button_titles(form) == ["Send til Innkjøpsseksjonen", "Lagre utkast"]
+    assert button_titles(form) == ["Flere detaljer (valgfritt)", "Send til Innkjøpsseksjonen", "Lagre utkast"]
 
     # -- invalid submit: ambiguous value, start in the past ---------------------------
     bad = valid_inputs() | {
@@ -208,7 +212,7 @@ async def test_needs_report_journey(app_playground: Playground) -> None:
     await pg.send_text(ingrid_chat, f"kontrakt signert {competition}", from_id=INGRID)
     contract_form = await pg.next_message(f"Fra konkurranse {competition}", conversation_id=ingrid_chat)
     prefilled = {i.get("id"): i.get("value") for i in card_inputs(contract_form.card)}
-    assert prefilled["title"] == TITLE and prefilled["value_nok"] == "1300000"
+    assert prefilled["title"] == TITLE and prefilled["value_nok"] == "1 300 000"
     assert prefilled["options"] == "24 mnd" and prefilled["start_date"] and prefilled["end_date"]
     end = datetime.strptime(str(prefilled["end_date"]), "%d.%m.%Y").date()
     result = await pg.click(

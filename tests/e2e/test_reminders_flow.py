@@ -119,7 +119,7 @@ def as_utc(value: str) -> datetime:
 
 def is_reminder_for(title: str) -> Callable[[BotMessage], bool]:
     def match(message: BotMessage) -> bool:
-        return message.card is not None and f"Opsjon må avklares: {title}" in message.all_text
+        return message.card is not None and f"{title}: Fristen for å utløse opsjon 1 er" in message.all_text
 
     return match
 
@@ -147,7 +147,8 @@ async def test_option_reminder_snooze_and_new_needs_report(
         assert message.event == "createMessage"
         assert message.message_id
         text = card_text(message.card)
-        assert f"Skal opsjon 1 utløses? Fristen for å varsle leverandøren er {nb_date(notice)}" in (text)
+        assert f"Fristen for å utløse opsjon 1 er {nb_date(notice)}, om 2 måneder" in text
+        assert "Skal opsjon 1 utløses?" in text
         assert f"Avtalenummer: {ref}" in text
         assert f"Leverandør: {supplier}" in text
         assert button_titles(message.card) == [
@@ -192,7 +193,7 @@ async def test_option_reminder_snooze_and_new_needs_report(
     result = await pg.click(second, "Ikke aktuelt")
     assert result is not None and result.card is not None
     again = result.card
-    assert f"Opsjon må avklares: {RENEWED[1]}" in card_text(again)
+    assert f"{RENEWED[1]}: Fristen for å utløse opsjon 1 er" in card_text(again)
     messages = " ".join(field_messages(again, "reason"))
     assert "Skriv en kort begrunnelse" in messages, card_text(again)
     assert button_titles(again) == button_titles(second.card)  # still open, nothing recorded

@@ -141,15 +141,61 @@ def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def message_after(card: dict[str, Any], input_id: str) -> str | None:
-    """The text of the element right after an input in the body: where the form shows its error."""
-    body = card.get("body", [])
-    for i, element in enumerate(body):
-        if isinstance(element, dict) and element.get("id") == input_id:
-            nxt = body[i + 1] if i + 1 < len(body) else None
-            if isinstance(nxt, dict) and nxt.get("type") == "TextBlock" and nxt.get("color") == "Attention":
-                return str(nxt.get("text"))
-            return None
-    raise AssertionError(f"no input {input_id} in card")
+    """The text of the element right after an input, in the body or the container holding it
+    (the form folds optional fields into one): where the form shows its error."""
+
+    def find(items: Any) -> tuple[bool, str | None]:
+        if not isinstance(items, list):
+            return False, None
+        for i, element in enumerate(items):
+            if not isinstance(element, dict):
+                continue
+            if element.get("id") == input_id:
+                nxt = items[i + 1] if i + 1 < len(items) else None
+                if isinstance(nxt, dict) and nxt.get("type") == "TextBlock" and nxt.get("color") == "Attention":
+                    return True, str(nxt.get("text"))
+                return True, None
+            found, message = find(element.get("items"))
+            if found:
+                return found, message
+        return False, None
+
+    found, message = find(card.get("body", []))
+    if not found:
+        raise AssertionError(f"no input {input_id} in card")
+    return message
+
+
+def hidden_ids(card: dict[str, Any]) -> set[str]:
+    """Ids of the elements a card shows folded away (`isVisible: false`)."""
+    return {
+        str(node["id"])
+        for node in _nodes(card.get("body", []))
+        if node.get("isVisible") is False and isinstance(node.get("id"), str)
+    }
+
+
+def visible_texts_of(card: dict[str, Any]) -> str:
+    """Like `texts_of`, without what sits in folded (`isVisible: false`) elements."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [strip(v) for v in node if not (isinstance(v, dict) and v.get("isVisible") is False)]
+        return node
+
+    return texts_of(strip(card))
+
+
+def _nodes(node: Any) -> Any:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
 
 
 def actions_of(card: dict[str, Any]) -> list[dict[str, Any]]:

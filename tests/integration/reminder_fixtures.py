@@ -272,14 +272,17 @@ async def bulk_due_reminders(
 
 
 def reminder_ids_of(card: Any) -> set[int]:
-    """The reminder ids in a card's Action.Execute data (`{"reminder": id, "verb": …}`)."""
+    """The reminder ids in a card's Action.Execute data (`{"reminders": [id, …], "verb": …}`;
+    one card carries every reminder of its contract that went out with it)."""
     found: set[int] = set()
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             data = node.get("data")
-            if node.get("type") == "Action.Execute" and isinstance(data, dict) and "reminder" in data:
-                found.add(int(data["reminder"]))
+            if node.get("type") == "Action.Execute" and isinstance(data, dict):
+                if "reminder" in data:
+                    found.add(int(data["reminder"]))
+                found.update(int(i) for i in data.get("reminders") or [])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):

@@ -241,7 +241,10 @@ async def test_too_long_message_gets_a_notice(bot: Bot) -> None:
     cards = await bot.say("x" * 20_000)
     assert len(cards) == 1
     text = texts_of(cards[0])
-    assert "for lang" in text and "20000" in text
+    # Headed by what it is, not "Ukjent handling"; the count and the limit as people read them.
+    assert "Ukjent handling" not in text
+    assert "Meldingen er for lang (20 000 tegn). Skriv kortere, høyst 10 000 tegn." in text
+    assert cards[0]["body"][0]["text"] == "Meldingen er for lang"
     assert "x" * 100 not in bot.stub.everything_sent()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from procurement.store.tables import Competition, Contract, Reminder
-from tests.integration.bot_harness import INGRID, INTAKE, OLA, Bot, inputs_of, texts_of
+from tests.integration.bot_harness import INGRID, INTAKE, OLA, Bot, inputs_of, texts_of, valid_inputs
 
 
 async def _approved_competition(bot: Bot) -> str:
@@ -56,7 +56,9 @@ async def test_signed_contract_from_a_competition(bot: Bot) -> None:
     assert inputs["title"]["value"] == "Transport av hjelpemidler"
     assert inputs["category"]["value"] == "services"
     assert inputs["agreement_type"]["value"] == "single"
-    assert inputs["value_nok"]["value"] == "1300000"
+    assert inputs["value_nok"]["value"] == "1 300 000"  # as money is typed, not raw digits
+    # What the need was for becomes the agreement's scope (coverage matching reads it).
+    assert inputs["scope"]["value"] and inputs["scope"]["value"] in valid_inputs()["need"]
     assert inputs["options"]["value"] == "12 mnd"
     assert inputs["start_date"]["value"] and inputs["end_date"]["value"]
     assert _save_data(form)["competition"] == competition

@@ -63,6 +63,10 @@ VERBS = [
     "needs_report.reject",
     "needs_report.request_info",
     "needs_report.refresh",
+    "needs_report.question",
+    "needs_report.answer",
+    "needs_report.edit",
+    "needs_report.update",
 ]
 UNKNOWN_VERBS = [
     "needs_report.delete",

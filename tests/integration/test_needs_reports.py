@@ -489,10 +489,11 @@ async def test_request_info_then_approve(bot: Bot) -> None:
     kari_before = len(bot.stub.cards(KARI_CHAT))
     await bot.drain()
     [notice] = bot.stub.cards(KARI_CHAT)[kari_before:]
-    assert "trenger mer informasjon" in texts_of(notice)
-    # Asking twice changes nothing.
+    assert "trenger mer informasjon" in texts_of(notice) and "Hva er verdigrunnlaget?" in texts_of(notice)
+    # Asking again without a question changes nothing (the question is required; the whole
+    # question-and-answer loop is in test_needs_questions.py).
     again = await bot.decide("needs_report.request_info", ref)
-    assert "Allerede behandlet" in texts_of(again)
+    assert "Skriv spørsmålet til melderen" in (message_after(again, "decision_note") or "")
     # Then approve.
     await bot.decide("needs_report.approve", ref)
     report = await bot.report(ref)
@@ -587,17 +588,27 @@ async def test_concurrent_approve_and_reject_decide_once(bot: Bot, monkeypatch: 
 # -- withdraw --------------------------------------------------------------------------------
 
 
-async def _framework(bot: Bot, category: str = "services") -> None:
+async def _framework(
+    bot: Bot,
+    category: str = "services",
+    *,
+    ref: str = "RA-2024-017",
+    title: str = "Rammeavtale transporttjenester",
+    cpv: tuple[str, ...] = ("60100000-9",),
+    scope: str = "Transport av hjelpemidler og utstyr mellom lager og brukere",
+) -> None:
     await bot.runtime.services.contracts.upsert_contract(
         ContractData(
-            external_ref="RA-2024-017",
+            external_ref=ref,
             supplier_name="Hjelpemiddeltransport AS",
-            title="Rammeavtale transporttjenester",
+            title=title,
             category=category,  # type: ignore[arg-type]
             start_date=today() - timedelta(days=200),
             end_date=today() + timedelta(days=500),
             agreement_type="framework",
             value_nok=5_000_000,
+            cpv_codes=cpv,
+            scope=scope,
         ),
         source="test",
     )
@@ -605,11 +616,16 @@ async def _framework(bot: Bot, category: str = "services") -> None:
 
 async def test_withdraw_when_a_framework_agreement_covers_it(bot: Bot) -> None:
     await _framework(bot)
+    # Same category, but cleaning: named nowhere on the card.
+    await _framework(bot, ref="RA-2024-018", title="Renholdstjenester", cpv=("90911200",), scope="Renhold av bygg")
     form = (await bot.say("behovsmelding"))[0]
-    card = await bot.submit(valid_inputs(), token_of(form))
+    card = await bot.submit(valid_inputs(cpv="60130000"), token_of(form))
     ref = ref_in(card)
     text = texts_of(card)
-    assert "Rammeavtale transporttjenester" in text or "RA-2024-017" in text
+    assert "«Rammeavtale transporttjenester»" in text and "RA-2024-017" in text
+    # ... and why: the CPV group 601 (road transport) and the title.
+    assert "samme CPV-gruppe 601" in text and "tittelen ligner" in text
+    assert "Renholdstjenester" not in text and "RA-2024-018" not in text
     # The framework agreement is the first consequence, and withdrawing the first action.
     report = await bot.report(ref)
     assert report.assessment["consequences"][0]["code"] == "framework_agreement"
@@ -646,11 +662,17 @@ async def test_withdraw_when_a_framework_agreement_covers_it(bot: Bot) -> None:
     assert (await bot.report(ref)).status == "withdrawn"
 
 
-async def test_framework_of_another_category_offers_no_withdraw(bot: Bot) -> None:
-    await _framework(bot, category="goods")
+async def test_framework_agreements_that_cover_something_else_say_nothing(bot: Bot) -> None:
+    # Same category as the report (services), but other things: the category is no reason.
+    await _framework(bot, ref="RA-2024-018", title="Renholdstjenester", cpv=("90911200",), scope="Renhold av bygg")
+    await _framework(bot, ref="RA-2024-019", title="Kantinetjenester", cpv=("55500000",), scope="")
     form = (await bot.say("behovsmelding"))[0]
     card = await bot.submit(valid_inputs(), token_of(form))
     assert "needs_report.withdraw" not in verbs_of(card)
+    text = texts_of(card)
+    assert "Renholdstjenester" not in text and "Kantinetjenester" not in text and "eHandel på avtalen" not in text
+    report = await bot.report(ref_in(card))
+    assert "framework_agreement" not in [c["code"] for c in report.assessment["consequences"]]
 
 
 async def test_withdraw_after_approval_is_too_late(bot: Bot) -> None:

@@ -97,14 +97,19 @@ def _needs_report_form(lang: str, s: str) -> list[dict[str, Any]]:
         "service_areas": [{"value": v, "title": text(lang, f"service_area_{v}")} for v in SERVICE_AREAS],
         "people_picker": False,
         "limits_hint": s,
+        "details_title": s,
+        "details_open": False,
         "token": s,
+        "edit_ref": None,
+        "form_title": s,
     }
     blank = dict(
         base, values={k: "" for k in NEEDS_REPORT_FIELDS}, numbers={"duration_months": None, "option_months": None}
     )
     return [
         base,
-        dict(base, errors={k: s for k in NEEDS_REPORT_FIELDS}, notice=s),
+        dict(base, errors={k: s for k in NEEDS_REPORT_FIELDS}, notice=s, details_open=True),
+        dict(base, edit_ref=s),
         dict(base, people_picker=True, values=dict(values, faggruppe="aad-1,aad-2")),
         blank,
     ]
@@ -127,17 +132,65 @@ def _needs_report_intake(lang: str, s: str) -> list[dict[str, Any]]:
         "consequences": _consequences(s),
         "open": True,
         "decision_note": s,
+        "decision_note_error": s,
+        "exchanges": [
+            {"asked": s, "question": s, "answered": s, "answer": s},
+            {"asked": s, "question": s, "answered": s, "answer": ""},
+        ],
+        "edited_line": s,
         "notice": s,
         "ref": s,
         "refresh_user_ids": [s, "29:kari"],
     }
-    return [base, dict(base, open=False, notice=None, refresh_user_ids=[], consequences=[])]
+    return [
+        base,
+        dict(
+            base,
+            open=False,
+            notice=None,
+            refresh_user_ids=[],
+            consequences=[],
+            exchanges=[],
+            edited_line="",
+            decision_note_error="",
+        ),
+    ]
+
+
+def _needs_report_question(lang: str, s: str) -> list[dict[str, Any]]:
+    base = {
+        "heading": s,
+        "intro": s,
+        "question": s,
+        "answer_shown": "",
+        "answered_line": "",
+        "notice": None,
+        "can_answer": True,
+        "can_edit": True,
+        "answer": s,
+        "answer_error": s,
+        "answer_limit": 4000,
+        "ref": s,
+        "exchange_id": 7,
+    }
+    return [
+        base,
+        dict(base, answer_shown=s, answered_line=s, notice=s, can_answer=False, can_edit=False, answer_error=""),
+    ]
 
 
 def _needs_report_list(lang: str, s: str) -> list[dict[str, Any]]:
     return [
         {
-            "items": [{"ref": "BM-2026-0001", "title": s, "line": s}, {"ref": s, "title": "x", "line": "y"}],
+            "items": [
+                {"ref": "BM-2026-0001", "title": s, "line": s, "action": None},
+                {
+                    "ref": s,
+                    "title": "x",
+                    "line": "y",
+                    "action": {"title": s, "verb": "needs_report.question", "data": {"ref": s}},
+                },
+            ],
             "draft_line": s,
         },
         {"items": [], "draft_line": None},
@@ -149,9 +202,19 @@ def _needs_report_summary(lang: str, s: str) -> list[dict[str, Any]]:
         {"title": s, "verb": "needs_report.withdraw", "data": {"ref": s}, "style": "destructive"},
         {"title": s, "verb": "needs_report.mine", "data": {}, "style": None},
     ]
+    base = {"heading": s, "intro": s, "facts": _facts(s), "consequences": _consequences(s), "actions": actions}
     return [
-        {"heading": s, "intro": s, "facts": _facts(s), "consequences": _consequences(s), "actions": actions},
-        {"heading": s, "intro": s, "facts": [], "consequences": [], "actions": []},
+        dict(base, more_consequences=_consequences(s), show_all=s),
+        dict(base, more_consequences=[], show_all=s),
+        {
+            "heading": s,
+            "intro": s,
+            "facts": [],
+            "consequences": [],
+            "more_consequences": [],
+            "show_all": s,
+            "actions": [],
+        },
     ]
 
 
@@ -170,6 +233,7 @@ def _reminder(lang: str, s: str) -> list[dict[str, Any]]:
     ]
     base = {
         "heading": s,
+        "lines": [s, s],
         "question": s,
         "facts": _facts(s),
         "answered_line": None,
@@ -182,6 +246,32 @@ def _reminder(lang: str, s: str) -> list[dict[str, Any]]:
     return [base, dict(base, open=False, answered_line=s, notice=None, reason_error=None)]
 
 
+def _escalation(lang: str, s: str) -> list[dict[str, Any]]:
+    data = {"reminders": [7, 8], "contract": s}
+    actions = [
+        {"title": s, "verb": "reminder.assign_manager", "data": data},
+        {"title": s, "verb": "reminder.escalation_handled", "data": data},
+        {"title": s, "verb": "reminder.open_contract", "data": data},
+    ]
+    base = {
+        "heading": s,
+        "facts": _facts(s),
+        "lines": [s, s],
+        "status_line": None,
+        "notice": s,
+        "open": True,
+        "people_picker": False,
+        "manager": s,
+        "manager_error": s,
+        "actions": actions,
+    }
+    return [
+        base,
+        dict(base, people_picker=True, manager="", manager_error=None, notice=None),
+        dict(base, open=False, status_line=s, notice=None, manager_error=None, actions=actions[2:]),
+    ]
+
+
 def _welcome(lang: str, s: str) -> list[dict[str, Any]]:
     actions = [{"title": s, "verb": verb, "data": {}} for _, verb in home.WELCOME_ACTIONS]
     return [{"actions": actions, "coming": [s, s]}, {"actions": actions, "coming": []}]
@@ -190,9 +280,11 @@ def _welcome(lang: str, s: str) -> list[dict[str, Any]]:
 SAMPLES: dict[str, Sample] = {
     "contract_form": _contract_form,
     "contract_list": _contract_list,
+    "escalation": _escalation,
     "needs_report_form": _needs_report_form,
     "needs_report_intake": _needs_report_intake,
     "needs_report_list": _needs_report_list,
+    "needs_report_question": _needs_report_question,
     "needs_report_summary": _needs_report_summary,
     "notice": _notice,
     "reminder": _reminder,

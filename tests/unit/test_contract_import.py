@@ -32,6 +32,7 @@ from procurement.contracts.importing.rows import (
     parse_contract_file,
 )
 from procurement.contracts.importing.values import (
+    cpv_cell_text,
     parse_amount,
     parse_controls,
     parse_date_cell,
@@ -289,6 +290,8 @@ SAMPLE = {
     "controls": "2026-01-01 HMS",
     "archive_case_no": "24/1",
     "internal_notes": "hei",
+    "cpv_codes": "33192000-2; 33192100",
+    "scope": "Senger og madrasser",
 }
 REQUIRED = ["external_ref", "supplier_name", "title", "category", "start_date", "end_date"]
 DEFAULT_HEADER = {
@@ -330,6 +333,8 @@ def test_every_alias_maps_to_its_field(field: str, alias: str) -> None:
         "controls": lambda: data.controls == (PlannedControl("hms", date(2026, 1, 1), "HMS"),),
         "archive_case_no": lambda: data.archive_case_no == "24/1",
         "internal_notes": lambda: data.internal_notes == "hei",
+        "cpv_codes": lambda: data.cpv_codes == ("33192000", "33192100"),
+        "scope": lambda: data.scope == "Senger og madrasser",
     }
     assert checks[field]()
 
@@ -933,3 +938,86 @@ def test_the_card_and_the_import_make_the_same_contract() -> None:
     typed = validate_contract_form(CARD, today=date(2024, 12, 1))
     assert typed.errors == {}
     assert typed.value == only(parse_rows([GOOD]))
+
+
+# -- what an agreement covers: CPV codes and scope --------------------------------------------
+
+
+def test_fixtures_carry_cpv_codes_and_scope() -> None:
+    csv_first = parse_contract_file(CSV_FIXTURE).rows[0].data
+    assert csv_first.cpv_codes == ("90911200",)  # "90911200-8": the check digit is not kept
+    assert csv_first.scope == "Renhold av skoler og barnehager"
+    office = parse_contract_file(CSV_FIXTURE).rows[1].data
+    assert office.cpv_codes == ("30192000",)  # the name after the code is ignored
+    xlsx = parse_contract_file(XLSX_FIXTURE)
+    assert xlsx.rows[0].data.cpv_codes == ("90911200",)  # a number cell
+    assert xlsx.columns["cpv_codes"] == "CPV-koder" and xlsx.columns["scope"] == "Beskrivelse"
+    assert xlsx.rows[1].data.cpv_codes == ("45214000", "45453000")  # two codes on two lines
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("33192000-2, 33192100", ("33192000", "33192100")),
+        ("33192000;33192100\n30192000", ("33192000", "33192100", "30192000")),
+        ("33192000-2 33192000", ("33192000",)),  # the same code twice
+        ("33192000-2 - Medisinske møbler", ("33192000",)),
+        ("", ()),
+    ],
+)
+def test_cpv_column_reads_several_codes(cell: str, expected: tuple[str, ...]) -> None:
+    report = parse_rows([[*GOOD, cell]], header=[*HEADER, "CPV-kode"])
+    assert only(report).cpv_codes == expected
+
+
+def test_excel_number_cell_gets_its_leading_zero_back() -> None:
+    assert cpv_cell_text(3000000) == "03000000"  # 03000000 typed as a number
+    assert cpv_cell_text(33192000.0) == "33192000"
+    assert cpv_cell_text("33192000-2") == "33192000-2"
+
+
+@pytest.mark.parametrize("cell", ["3319", "33192000-22", "Medisinske møbler", "33192000, 1234567"])
+def test_bad_cpv_code_rejects_the_row_with_the_reason(cell: str) -> None:
+    report = parse_rows([[*GOOD, cell]], header=[*HEADER, "CPV"])
+    assert report.rows == []
+    [rejected] = report.rejected
+    assert "er ikke gyldig: en CPV-kode har 8 siffer" in rejected.reason
+    assert "8 digits" in rejected.reason_en
+
+
+def test_scope_column_and_the_card_make_the_same_contract() -> None:
+    imported = only(
+        parse_rows([[*GOOD, "33192000-2; 33192100", "Senger til sykehjem"]], header=[*HEADER, "CPV", "Omfang"])
+    )
+    typed = validate_contract_form(
+        {**CARD, "cpv": "33192000-2, 33192100", "scope": "Senger til sykehjem"}, date(2024, 12, 1)
+    )
+    assert typed.errors == {} and typed.value == imported
+    assert imported.scope == "Senger til sykehjem"
+    assert typed.value.fingerprint() == imported.fingerprint()
+
+
+def test_card_reports_a_bad_cpv_code_at_its_field() -> None:
+    result = validate_contract_form({**CARD, "cpv": "33192000, 3319", "scope": "Senger"}, date(2024, 12, 1))
+    assert result.value is None and set(result.errors) == {"cpv"}
+    assert result.errors["cpv"]["nb"].startswith("CPV-koden «3319» er ikke gyldig")
+    assert result.errors["cpv"]["en"].startswith("The CPV code “3319” is not valid")
+
+
+def test_card_reports_too_many_codes_and_a_long_scope() -> None:
+    many = ", ".join(f"3319{n:04d}" for n in range(21))
+    result = validate_contract_form({**CARD, "cpv": many, "scope": "x" * 2001}, date(2024, 12, 1))
+    assert set(result.errors) == {"cpv", "scope"}
+    assert "høyst 20 CPV-koder" in result.errors["cpv"]["nb"]
+    assert "2000 tegn" in result.errors["scope"]["nb"]
+
+
+def test_coverage_changes_the_fingerprint_but_a_contract_without_it_keeps_its_own() -> None:
+    plain = only(parse_rows([GOOD]))
+    assert "cpv_codes" not in plain.normalized() and "scope" not in plain.normalized()
+    with_cpv = only(parse_rows([[*GOOD, "33192000"]], header=[*HEADER, "CPV"]))
+    with_scope = only(parse_rows([[*GOOD, "Senger"]], header=[*HEADER, "Omfang"]))
+    assert len({plain.fingerprint(), with_cpv.fingerprint(), with_scope.fingerprint()}) == 3
+    # the same codes in another spelling are the same contract
+    spelled = only(parse_rows([[*GOOD, "33192000-2"]], header=[*HEADER, "CPV"]))
+    assert spelled.fingerprint() == with_cpv.fingerprint()

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from procurement.needs.agreements import Agreement, match_agreements
 from procurement.needs.assessment import (
+    CoverReason,
     FrameworkAgreementHit,
     NeedsReportFacts,
     assess,
@@ -252,10 +254,19 @@ def test_rule_file_errors_are_reported() -> None:
 
 
 def hit(
-    category: str = "goods", end: date | None = date(2027, 12, 31), title: str = "Kontorrekvisita"
+    category: str = "goods",
+    end: date | None = date(2027, 12, 31),
+    title: str = "Kontorrekvisita",
+    reasons: tuple[CoverReason, ...] = (CoverReason("title"),),
 ) -> FrameworkAgreementHit:
+    """A hit as the matcher (procurement/needs/agreements.py) returns it: with its reasons."""
     return FrameworkAgreementHit(
-        contract_ref="RA-2024-017", title=title, supplier="Kontorleverandøren AS", category=category, end_date=end
+        contract_ref="RA-2024-017",
+        title=title,
+        supplier="Kontorleverandøren AS",
+        category=category,
+        end_date=end,
+        reasons=reasons,
     )
 
 
@@ -268,17 +279,40 @@ def test_framework_agreement_comes_first() -> None:
         assert "eHandel" in first.text["nb"]
         assert "trekke tilbake" in first.text["nb"]
         assert (
-            "«Kontorrekvisita» (Kontorleverandøren AS, avtale RA-2024-017, gjelder til 31.12.2027)" in first.text["nb"]
+            "«Kontorrekvisita» (Kontorleverandøren AS, avtale RA-2024-017, gjelder til 31.12.2027): tittelen ligner"
+            in first.text["nb"]
         )
-        assert "valid until 31 December 2027" in first.text["en"]
+        assert "valid until 31 December 2027): the title is similar" in first.text["en"]
         assert "Delmål 3" in first.source
 
 
-def test_framework_agreement_of_other_category_or_expired_is_ignored() -> None:
-    assert "framework_agreement" not in assess(facts(150_000), TODAY, [hit("services")]).codes
+def test_framework_agreement_without_reasons_or_expired_is_ignored() -> None:
+    # The category is no reason: a hit the matcher found no reason for covers nothing.
+    assert "framework_agreement" not in assess(facts(150_000), TODAY, [hit(reasons=())]).codes
+    # A services agreement with a reason is shown for a goods report (the CPV code said so).
+    assert "framework_agreement" in assess(facts(150_000), TODAY, [hit("services")]).codes
     assert "framework_agreement" not in assess(facts(150_000), TODAY, [hit(end=date(2026, 5, 31))]).codes
     assert "framework_agreement" in assess(facts(150_000), TODAY, [hit(end=TODAY)]).codes
     assert "framework_agreement" in assess(facts(150_000), TODAY, [hit(end=None)]).codes
+
+
+def test_the_assessment_names_only_the_agreements_that_cover_the_report() -> None:
+    def agreement(ref: str, title: str, cpv: str) -> Agreement:
+        return Agreement(ref, title, f"{title} AS", "goods", date(2025, 1, 1), date(2027, 12, 31), cpv_codes=(cpv,))
+
+    register = [
+        agreement("RA-1", "Arbeidsklær", "18100000"),
+        agreement("RA-2", "Kontorrekvisita", "30192000"),
+        agreement("RA-3", "Matvarer", "15800000"),
+    ]
+    beds = facts(150_000, title="Elektriske senger til sykehjem", need="Senger som kan heves", cpv="33192000-2")
+    assert "framework_agreement" not in assess(beds, TODAY, match_agreements(beds, TODAY, register)).codes
+    paper = facts(150_000, cpv="30192000")
+    result = assess(paper, TODAY, match_agreements(paper, TODAY, register))
+    text = result.consequences[0].text["nb"]
+    assert result.codes[0] == "framework_agreement"
+    assert "«Kontorrekvisita»" in text and "samme CPV-kategori 30192 Kontorrekvisita" in text
+    assert "Arbeidsklær" not in text and "Matvarer" not in text
 
 
 def test_many_agreements_are_summarised() -> None:
@@ -501,6 +535,17 @@ _facts = st.builds(
             st.text(max_size=20),
             st.sampled_from(CATEGORIES),
             st.one_of(st.none(), st.dates()),
+            reasons=st.lists(
+                st.builds(
+                    CoverReason,
+                    st.sampled_from(["cpv", "title", "words"]),
+                    code=st.from_regex(r"\A[0-9]{2,8}\Z"),
+                    level=st.sampled_from(["division", "group", "class", "category", ""]),
+                    name_nb=st.text(max_size=20),
+                    words=st.lists(st.text(max_size=10), max_size=3).map(tuple),
+                ),
+                max_size=3,
+            ).map(tuple),
         ),
         max_size=4,
     ),

@@ -65,6 +65,21 @@ COLUMNS: tuple[ColumnSpec, ...] = (
         "`Vare`/`Varer` → goods; `Tjeneste`/`Tjenester` → services; "
         "`Bygg og anlegg`/`BA`/`Bygg- og anleggsarbeid` → works (also goods/services/works)",
     ),
+    ColumnSpec(
+        "cpv_codes",
+        ("CPV", "CPV-kode", "CPV-koder", "CPV-nummer", "CPV codes", "CPV code"),
+        False,
+        "One or more CPV codes, 8 digits with or without check digit (`33192000-2`), separated by "
+        "`,` `;` blanks or line breaks; a code's name after it is ignored (`33192000-2 Medisinske "
+        "møbler`); duplicates are dropped. Needs reports are matched to framework agreements by them",
+    ),
+    ColumnSpec(
+        "scope",
+        ("Omfang", "Beskrivelse", "Avtaleomfang", "Avtalebeskrivelse", "Scope", "Description"),
+        False,
+        "Text: what the agreement covers, in a sentence (max 2000 characters); matched against the "
+        "words of needs reports",
+    ),
     ColumnSpec("start_date", ("Startdato", "Fra", "Fra dato", "Gyldig fra", "Start date"), True, "Date"),
     ColumnSpec(
         "end_date",

@@ -27,6 +27,7 @@ from procurement.contracts.importing.values import (
     CellError,
     agreement_type_of,
     category_of,
+    cpv_cell_text,
     find_emails,
     is_case_no,
     parse_amount,
@@ -42,11 +43,13 @@ from procurement.contracts.model import (
     ContractOption,
     PlannedControl,
     RiskLevel,
+    cpv_problem,
     derive_option_deadlines,
     is_aad_object_id,
     is_email,
     normalize_org_no,
     org_no_problem,
+    parse_cpv_codes,
     validate_contract,
 )
 from procurement.shared.dates import format_date
@@ -267,6 +270,7 @@ class _RowParser:
             [],
         )
         notice = self.date_value("option_notice", required=False)
+        cpv_codes = self._cpv_codes()
         case_no = self.text("archive_case_no")
         if case_no and not is_case_no(case_no):
             self.warn(
@@ -295,10 +299,19 @@ class _RowParser:
             controls=controls,
             archive_case_no=case_no,
             internal_notes=str(self.cells.get("internal_notes") or ""),
+            cpv_codes=cpv_codes,
+            scope=self.text("scope"),
         )
         for problem in validate_contract(data):
             self.error(problem.message_nb, problem.message_en)
         return None if self.errors else data
+
+    def _cpv_codes(self) -> tuple[str, ...]:
+        # Refused like on the contract card (the card accepts what the import accepts).
+        codes, bad = parse_cpv_codes(cpv_cell_text(self.cells.get("cpv_codes")))
+        if (problem := cpv_problem(bad)) is not None:
+            self.error(*problem)
+        return codes
 
     def _category(self) -> Category | None:
         raw = self.required_text("category")

@@ -243,6 +243,16 @@ def agreement_type_of(text: str) -> tuple[AgreementType, bool]:
     return "single", key in _SINGLE_WORDS
 
 
+def cpv_cell_text(value: object) -> str:
+    """A CPV cell as text. Excel holds a lone code typed as a number, and drops the leading
+    zero of division 03 (03000000 becomes 3000000): such a number gets its eight digits back."""
+    if isinstance(value, bool):
+        return cell_text(value)
+    if isinstance(value, int | float) and float(value).is_integer() and 1_000_000 <= value < 10_000_000:
+        return f"{int(value):08d}"
+    return cell_text(value)
+
+
 def is_case_no(text: str) -> bool:
     """An archive case number such as 24/01234 (or 2024/1234-5)."""
     return bool(_CASE_NO_RE.match(text))
