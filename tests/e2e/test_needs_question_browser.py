@@ -12,18 +12,17 @@ clicked through in that module); everything in the question-and-answer loop is c
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from procurement.shared.calendar import OSLO
-from tests.e2e.conftest import INGRID, INTAKE_CHANNEL, missing
-from tests.e2e.playground import PLAYGROUND_BIN, REPO_ROOT, BotMessage, BotProcess, Playground, card_inputs, card_text
-from tests.e2e.test_needs_report_browser import config_with_current_user, open_page
+from tests.e2e.conftest import INTAKE_CHANNEL
+from tests.e2e.playground import BotMessage, Playground, card_inputs, card_text
+
+# The second Playground (Ingrid) is the journey test's fixture, shared rather than copied.
+from tests.e2e.test_needs_report_browser import ingrid_playground, open_page  # noqa: F401
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -52,24 +51,6 @@ def report_inputs() -> dict[str, str]:
     }
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def ingrid_playground(
-    app_bot: BotProcess, module_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Playground]:
-    """A second Playground in front of the same bot, with Ingrid as its current user."""
-    if not PLAYGROUND_BIN.exists():
-        missing(f"{PLAYGROUND_BIN} missing (npm ci)")
-    cwd = tmp_path_factory.mktemp("playground-ingrid")
-    text = (REPO_ROOT / ".m365agentsplayground.yml").read_text(encoding="utf-8")
-    (cwd / ".m365agentsplayground.yml").write_text(config_with_current_user(text, INGRID), encoding="utf-8")
-    pg = Playground(app_bot, name="playground-ingrid", artifacts_dir=module_artifacts, cwd=cwd)
-    await pg.start()
-    try:
-        yield pg
-    finally:
-        await pg.stop()
-
-
 def is_form(message: BotMessage) -> bool:
     return message.card is not None and any(i.get("id") == "estimated_value" for i in card_inputs(message.card))
 
@@ -82,7 +63,9 @@ async def type_into(card: Any, label: re.Pattern[str], value: str) -> None:
 
 
 async def test_question_and_answer_clicked_through_two_web_clients(
-    app_playground: Playground, ingrid_playground: Playground, app_browser: Any
+    app_playground: Playground,
+    ingrid_playground: Playground,  # noqa: F811 (the imported fixture)
+    app_browser: Any,
 ) -> None:
     kari_pg, ingrid_pg = app_playground, ingrid_playground
     outside: list[str] = []
