@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from procurement.access import Actor
-from procurement.store.unit_of_work import UnitOfWork
+from procurement.store.unit_of_work import AuditHook, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,10 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Called on every audit entry of every unit of work; each returns the effects the
+        # change causes beyond its workflow's own (a register's list item, an archive copy).
+        # Registered by the composition root, so the store knows no workflow.
+        self.audit_hooks: list[AuditHook] = []
 
     @property
     def dialect(self) -> str:

@@ -277,3 +277,18 @@ class Reminder(Base):
     escalation_reason: Mapped[str | None] = mapped_column(sa.String(400), nullable=True)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Competition rooms (issue 10; migration 0007) ---
+
+
+# --- Deviation reports (issue 11; migration 0008) ---
+
+
+# --- Records: SharePoint list items (issue 12; migration 0009) ---
+
+
+# --- Records: archived documents (issue 12; migration 0010) ---
+
+
+# --- Outbox dead letters (issue 12; migration 0011): columns on OutboxItem above ---

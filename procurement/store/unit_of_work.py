@@ -8,10 +8,17 @@
 
 Everything commits together at the end of the block, or nothing does: the change, its
 audit entry (who, when, from which activity) and the outbox rows of its side effects.
+
+Every audit entry is also shown to the store's audit hooks (`Store.audit_hooks`), which
+may answer with effects of their own: the records workflow mirrors a changed record to its
+SharePoint list and archives a finished document that way, without the workflow that made
+the change knowing about either.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +32,19 @@ from procurement.store.tables import AuditEntry, OutboxItem, utcnow
 
 if TYPE_CHECKING:
     from procurement.store.database import Store
+
+
+@dataclass(frozen=True)
+class Audited:
+    """One audit entry, as the audit hooks see it."""
+
+    action: str
+    entity: str
+    entity_id: str
+    details: dict[str, Any]
+
+
+AuditHook = Callable[[Audited], Iterable[Effect]]
 
 
 class UnitOfWork:
@@ -70,9 +90,15 @@ class UnitOfWork:
                 details=details or {},
             )
         )
+        entry = Audited(action, entity, entity_id, details or {})
+        for hook in self.store.audit_hooks:
+            for effect in hook(entry):
+                self.emit(effect)
 
     def emit(self, effect: Effect, *, not_before: datetime | None = None) -> None:
-        """Queue a side effect; the outbox performs it after commit."""
+        """Queue a side effect; the outbox performs it after commit. Its idempotency key is the
+        row's unique key: the same key twice fails the transaction (a hook's effects must be
+        keyed per change)."""
         self.session.add(
             OutboxItem(
                 kind=effect.kind,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cards.strings import LANGUAGES, STRINGS
+from cards.strings import LANGUAGES, STRINGS, catalog_files
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = [p for d in ("dialogs", "bot", "cards") for p in (ROOT / d).rglob("*.py")]
@@ -71,5 +71,11 @@ def test_every_key_a_template_uses_exists() -> None:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_catalog_files_are_plain_json_objects(lang: str) -> None:
-    raw = (ROOT / "cards" / "locales" / f"{lang}.json").read_text(encoding="utf-8")
-    assert raw.endswith("\n") and raw.lstrip().startswith("{")
+    for path in catalog_files(lang):
+        raw = path.read_text(encoding="utf-8")
+        assert raw.endswith("\n") and raw.lstrip().startswith("{"), path
+
+
+def test_every_language_has_the_same_workflow_catalogs() -> None:
+    names = {lang: [p.name for p in catalog_files(lang)[1:]] for lang in LANGUAGES}
+    assert all(n == names["nb"] for n in names.values()), names
