@@ -32,6 +32,7 @@ from procurement.store.tables import (
     OutboxItem,
     User,
 )
+from procurement.store.unit_of_work import Audited
 
 NewDatabase = Callable[[str], Awaitable[str]]
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -422,3 +423,34 @@ async def test_enqueue_rejects_a_duplicate_idempotency_key(store: Store) -> None
             uow.emit(_Post("dup"))
             uow.emit(_Post("dup"))
     assert len(await _all(store, OutboxItem)) == 1
+
+
+async def test_audit_hooks_add_their_effects_to_the_same_transaction(store: Store) -> None:
+    """A hook sees every audit entry and its effects commit, or roll back, with the change."""
+    seen: list[Audited] = []
+
+    def mirror(entry: Audited) -> list[Effect]:
+        seen.append(entry)
+        return [_Post(f"mirror:{entry.entity}:{entry.entity_id}:{entry.action}", entry.entity_id)]
+
+    store.audit_hooks.append(mirror)
+    try:
+        async with store.unit_of_work(KARI) as uow:
+            uow.audit("needs_report.submitted", "needs_report", "BM-2026-0001", {"title": "Stoler"})
+            uow.audit("contract.created", "contract", "AVT-1")
+        with pytest.raises(RuntimeError):
+            async with store.unit_of_work(KARI) as uow:
+                uow.audit("needs_report.withdrawn", "needs_report", "BM-2026-0001")
+                raise RuntimeError("the action failed")
+    finally:
+        store.audit_hooks.remove(mirror)
+    assert [(e.action, e.entity, e.entity_id, e.details) for e in seen] == [
+        ("needs_report.submitted", "needs_report", "BM-2026-0001", {"title": "Stoler"}),
+        ("contract.created", "contract", "AVT-1", {}),
+        ("needs_report.withdrawn", "needs_report", "BM-2026-0001", {}),
+    ]
+    rows = await _all(store, OutboxItem)
+    assert sorted(r.idempotency_key for r in rows) == [
+        "mirror:contract:AVT-1:contract.created",
+        "mirror:needs_report:BM-2026-0001:needs_report.submitted",
+    ]
