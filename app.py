@@ -18,24 +18,36 @@ from microsoft_agents.hosting.aiohttp import CloudAdapter
 
 from bot.access import RoleResolver
 from bot.agent import ProcurementAgent, send_friendly_error
+from bot.archive_effects import ArchiveEffects
 from bot.conversations import People
+from bot.delivery_effects import DeliveryEffects
+from bot.deviation_effects import DeviationEffects
 from bot.effects import Effects, ReminderCardSource
 from bot.proactive import ProactiveSender
 from bot.reminder_worker import ReminderWorker
+from bot.room_effects import RoomEffects
 from bot.routes import build_router
 from bot.server import build_web_app
 from bot.storage import SqlStorage
 from dialogs.services import Services
 from integrations.factory import (
+    build_attachment_store,
     build_chat_installer,
     build_directory,
     build_graph,
     build_group_membership,
+    build_room_provisioner,
 )
+from procurement.competitions.service import Competitions
 from procurement.contracts.service import Contracts
+from procurement.delivery.effects import AlertDeadLetter
+from procurement.delivery.service import Delivery
+from procurement.deviations.service import Deviations
+from procurement.errors import IntegrationError
 from procurement.needs.rules import load_rules
 from procurement.needs.service import NeedsReports
-from procurement.ports import ChatInstaller, Directory, GroupMembership
+from procurement.ports import ChatInstaller, Directory, GroupMembership, RoomProvisioner
+from procurement.records.mirror import RecordMirror
 from procurement.reminders.service import Reminders
 from procurement.store.database import Store
 from procurement.store.outbox import OutboxWorker
@@ -65,6 +77,7 @@ class Runtime:
     outbox: OutboxWorker
     reminder_worker: ReminderWorker
     graph: GraphServiceClient | None = None  # None in local mode
+    records: RecordMirror | None = None  # the SharePoint registers (issue 12)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -86,6 +99,7 @@ async def build_runtime(
     group_membership: GroupMembership | None = None,
     installer: ChatInstaller | None = None,
     clock: Callable[[], datetime] | None = None,
+    rooms: RoomProvisioner | None = None,
 ) -> Runtime:
     """Build everything from settings. Every outside collaborator can be passed in (tests
     give the Graph-shaped server's client, fakes at the edges, a fixed clock); what is not
@@ -113,6 +127,10 @@ async def build_runtime(
         people_picker=not settings.local_mode,
         procurement_user_ids=tuple(sorted(settings.procurement_user_ids)),
         clock=now,
+        delivery=Delivery(store, now),
+        competition_rooms=Competitions(store, clock=now),
+        deviation_reports=Deviations(store, now, follow_up_channel_id=settings.followup_channel_id),
+        attachment_downloader=build_attachment_downloader(settings, connection_manager),
     )
     roles = RoleResolver(
         settings.procurement_user_ids, settings.procurement_group_id, group_membership or build_group_membership(graph)
@@ -125,7 +143,33 @@ async def build_runtime(
         installer=installer or build_chat_installer(settings, graph),
     )
     effects = Effects(services, sender, intake_channel_id=settings.intake_channel_id)
-    outbox = OutboxWorker(store, effects.handlers())
+    room_effects = build_room_effects(settings, services, sender, rooms or build_room_provisioner(settings, graph))
+    records = build_record_mirror(settings, store, graph)
+    archive_effects = build_archive(settings, store, graph, services, sender)
+    delivery_effects = DeliveryEffects(services, sender, followup_channel_id=settings.followup_channel_id)
+    deviation_effects = DeviationEffects(
+        services,
+        sender,
+        follow_up_channel_id=settings.followup_channel_id,
+        attachment_store=build_attachment_store(settings, graph),
+        export_dir=settings.data_dir / "exports",
+    )
+    outbox = OutboxWorker(
+        store,
+        {
+            **effects.handlers(),
+            **records.handlers(),
+            **archive_effects.handlers(),
+            **delivery_effects.handlers(),
+            **room_effects.handlers(),
+            **deviation_effects.handlers(),
+        },
+        # Dead letters (issue 12): after the configured attempts, alerted once in the follow-up channel.
+        max_attempts=settings.outbox_max_attempts,
+        base_backoff=settings.outbox_base_backoff_seconds,
+        max_backoff=settings.outbox_max_backoff_seconds,
+        dead_letter_alert=AlertDeadLetter,
+    )
     agent = ProcurementAgent(
         services=services,
         router=build_router(),
@@ -150,7 +194,108 @@ async def build_runtime(
         outbox=outbox,
         reminder_worker=reminder_worker,
         graph=graph,
+        records=records,
     )
+
+
+def build_attachment_downloader(settings: Settings, connection_manager: MsalConnectionManager) -> Any:
+    """Photos and files sent in a chat (issue 11): a file's pre-authenticated downloadUrl as it is,
+    an inline image with the bot's token; local mode fetches from the Connector stub over http."""
+    from integrations.attachments import TeamsAttachmentDownloader, bot_token_source
+
+    token = None if settings.local_mode else bot_token_source(connection_manager)
+    return TeamsAttachmentDownloader(token, allow_http=settings.local_mode)
+
+
+def build_room_effects(
+    settings: Settings, services: Services, sender: ProactiveSender, rooms: RoomProvisioner
+) -> RoomEffects:
+    """Competition rooms (issue 10): the provisioning job and its cards (docs/competition-rooms.md)."""
+    return RoomEffects(
+        services,
+        sender,
+        rooms,
+        team_id=settings.effective_rooms_team_id,
+        membership_type=settings.rooms_membership_type,
+        welcome_channel_id=settings.rooms_channel_id,
+        bot_in_private_channels=settings.rooms_bot_in_private_channels,
+        representatives=settings.rooms_representatives,
+        intake_channel_id=settings.intake_channel_id,
+        clock=services.clock,
+    )
+
+
+def build_archive(
+    settings: Settings, store: Store, graph: GraphServiceClient | None, services: Services, sender: ProactiveSender
+) -> ArchiveEffects:
+    """The archive (issue 12): documents archived from audit entries and by "arkiver", into the
+    SharePoint archive library (`ARCHIVE_DRIVE_ID`) or DATA_DIR/archive in local mode. Without a
+    library the hook is not registered and "arkiver" says the archive is not set up."""
+    from integrations.factory import build_archive_store
+    from procurement.records.archive import archive_hook
+    from procurement.records.archive_metadata import ArchiveConfig
+    from procurement.records.archive_service import Archive
+
+    store_adapter = build_archive_store(settings, graph)
+    if graph is None:
+        from integrations.local_adapters import LocalRoomProvisioner
+
+        provisioner: Any = LocalRoomProvisioner(settings.data_dir)
+    else:
+        from integrations.teams_rooms import GraphRoomProvisioner
+
+        provisioner = GraphRoomProvisioner(graph)
+    config = ArchiveConfig(
+        retention_label=settings.archive_retention_label,
+        system=settings.archive_system,
+        administrative_unit=settings.archive_unit,
+    )
+    competitions = getattr(services, "competitions", None)  # the competition rooms (issue 10)
+    archive = Archive(
+        store,
+        store_adapter if store_adapter is not None else _NoArchive(),
+        config,
+        needs=services.needs,
+        competitions=competitions,
+        deviations=getattr(services, "deviations", None),  # the deviation reports (issue 11)
+        rooms=competitions,
+        provisioner=provisioner,
+        max_bytes=settings.archive_max_mb * 1024 * 1024,
+    )
+    if store_adapter is not None:
+        store.audit_hooks.append(archive_hook)
+        services.archive = archive
+    else:
+        log.warning("ARCHIVE_DRIVE_ID is not set: documents are not archived")
+    return ArchiveEffects(archive, sender)
+
+
+class _NoArchive:
+    """No archive library configured: nothing is queued for it, so nothing reaches this."""
+
+    async def _refuse(self, *args: Any) -> Any:
+        from procurement.errors import PermanentError
+
+        raise PermanentError("no archive library configured (ARCHIVE_DRIVE_ID)")
+
+    upload = find = put = describe = _refuse
+
+
+def build_record_mirror(settings: Settings, store: Store, graph: GraphServiceClient | None) -> RecordMirror:
+    """The SharePoint registers' mirror, subscribed to the store's audit entries when a site is
+    configured (always in local mode: CSV files under DATA_DIR/sharepoint)."""
+    from integrations.factory import build_register_lists
+    from procurement.records.lists import load_list_config
+
+    sites = build_register_lists(settings, graph) if settings.sharepoint_mirror else {}
+    mirror = RecordMirror(store, load_list_config(settings.sharepoint_lists_file or None), sites)
+    if mirror.enabled:
+        store.audit_hooks.append(mirror.audit_hook)
+        if "restricted" not in mirror.sites:
+            log.warning("SHAREPOINT_RESTRICTED_SITE_ID is not set: restricted list columns are written nowhere")
+    elif settings.sharepoint_mirror and not settings.local_mode:
+        log.warning("SHAREPOINT_SITE_ID is not set: the registers are not mirrored to SharePoint")
+    return mirror
 
 
 # Tests and tools reach the runtime behind a running app by this key.
@@ -256,6 +401,58 @@ def send_reminders_now(argv: list[str] | None = None) -> int:
     return 0
 
 
+def sync_sharepoint(argv: list[str] | None = None) -> int:
+    """`innkjop-sync-sharepoint` (`python app.py sync-sharepoint [LIST…]`): compare every record with
+    its SharePoint list item, write what differs, and print what did. LIST: needs_report,
+    competition, contract or deviation (default: all)."""
+    from procurement.records.lists import ListConfigError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a.startswith("-") for a in args):
+        print("bruk (usage): innkjop-sync-sharepoint [needs_report|competition|contract|deviation …]", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+    async def run() -> int:
+        store = Store(settings.effective_database_url)
+        graph = None
+        try:
+            await store.migrate()
+            graph = build_graph(settings)
+            mirror = build_record_mirror(settings, store, graph)
+            unknown = [a for a in args if a not in mirror.config.lists]
+            if unknown:
+                print(f"ukjent liste (unknown list): {', '.join(unknown)}", file=sys.stderr)
+                return 2
+            if not mirror.enabled:
+                print("Ingen SharePoint-område er satt opp (SHAREPOINT_SITE_ID): ingenting å synkronisere.")
+                return 2
+            report = await mirror.sync(args or None)
+            for line in report.lines():
+                print(line)
+            return 0
+        finally:
+            if graph is not None:
+                from integrations.graph_client import close_graph_client
+
+                await close_graph_client(graph)
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except ListConfigError as err:
+        print(f"listeoppsettet kan ikke brukes (list configuration): {err}", file=sys.stderr)
+        return 2
+    except IntegrationError as err:
+        # The reason names the list and Graph's status, never a secret; a person must look.
+        print(
+            f"SharePoint svarte ikke som ventet, prøv igjen senere (SharePoint failed): {err.summary()}",
+            file=sys.stderr,
+        )
+        return 1
+
+
 def announce(settings: Settings) -> None:
     """The start-up log line: the mode, the address and the database (password masked)."""
     where = f"http://{settings.host}:{settings.port}/api/messages"
@@ -281,6 +478,8 @@ def main() -> None:
         raise SystemExit(import_contracts(sys.argv[2:]))
     if sys.argv[1:2] == ["send-reminders-now"]:
         raise SystemExit(send_reminders_now(sys.argv[2:]))
+    if sys.argv[1:2] == ["sync-sharepoint"]:
+        raise SystemExit(sync_sharepoint(sys.argv[2:]))
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level,

@@ -185,6 +185,16 @@ class Settings(BaseSettings):
     procurement_team_id: str = Field("", validation_alias="PROCUREMENT_TEAM_ID")
     intake_channel_id: str = Field("", validation_alias="INTAKE_CHANNEL_ID")
     followup_channel_id: str = Field("", validation_alias="FOLLOWUP_CHANNEL_ID")
+    # Competition rooms (issue 10): the team the channels are made in (default PROCUREMENT_TEAM_ID),
+    # private (confidential, the default) or standard channels, whether the app may post in private
+    # channels (a preview in Teams: otherwise the welcome goes to each member's personal chat), the
+    # channel local mode posts welcomes in (the Playground's), and the verneombud/tillitsvalgte to
+    # invite when asked (ids or e-mail addresses, comma-separated).
+    rooms_team_id: str = Field("", validation_alias="ROOMS_TEAM_ID")
+    rooms_membership_type: Literal["private", "standard"] = Field("private", validation_alias="ROOMS_MEMBERSHIP_TYPE")
+    rooms_bot_in_private_channels: bool = Field(False, validation_alias="ROOMS_BOT_IN_PRIVATE_CHANNELS")
+    rooms_channel_id: str = Field("", validation_alias="ROOMS_CHANNEL_ID")
+    rooms_representatives: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ROOMS_REPRESENTATIVES")
     procurement_group_id: str = Field("", validation_alias="PROCUREMENT_GROUP_ID")
     # A comma-separated list, not JSON (NoDecode).
     procurement_user_ids: Annotated[frozenset[str], NoDecode] = Field(
@@ -193,9 +203,37 @@ class Settings(BaseSettings):
     default_language: Literal["nb", "en"] = Field("nb", validation_alias="DEFAULT_LANGUAGE")
     teams_app_id: str = Field("", validation_alias="TEAMS_APP_ID")
     graph_base_url: str = Field("", validation_alias="GRAPH_BASE_URL")
+    # SharePoint registers (issue 12): the site of the lists everyone in the organisation may read, and
+    # the restricted site that also gets the restricted columns (prices, notes, deviation details).
+    sharepoint_site_id: str = Field("", validation_alias="SHAREPOINT_SITE_ID")
+    # false: no register mirror at all, also not the local CSV files (tests of other workflows).
+    sharepoint_mirror: bool = Field(True, validation_alias="SHAREPOINT_MIRROR")
+    sharepoint_restricted_site_id: str = Field("", validation_alias="SHAREPOINT_RESTRICTED_SITE_ID")
+    # The lists' column sets; empty: procurement/records/rules_data/lists.json.
+    sharepoint_lists_file: str = Field("", validation_alias="SHAREPOINT_LISTS_FILE")
+    # The archive (issue 12): the SharePoint archive library the sak-/arkivsystem takes documents
+    # from (a drive id), a folder in it, the retention label every archived file gets, and the
+    # Noark 5 values of our own system and unit. Without a drive id nothing is archived (local
+    # mode: DATA_DIR/archive).
+    archive_drive_id: str = Field("", validation_alias="ARCHIVE_DRIVE_ID")
+    archive_root_folder: str = Field("", validation_alias="ARCHIVE_ROOT_FOLDER")
+    archive_retention_label: str = Field("Anskaffelser", validation_alias="ARCHIVE_RETENTION_LABEL")
+    archive_system: str = Field("Innkjøpsassistenten", validation_alias="ARCHIVE_SYSTEM")
+    archive_unit: str = Field("Innkjøpsseksjonen", validation_alias="ARCHIVE_UNIT")
+    archive_max_mb: int = Field(250, validation_alias="ARCHIVE_MAX_MB")
     run_workers: bool = Field(True, validation_alias="RUN_WORKERS")
     worker_poll_seconds: float = Field(2.0, validation_alias="WORKER_POLL_SECONDS")
     reminder_poll_seconds: float = Field(30.0, validation_alias="REMINDER_POLL_SECONDS")
+    # The outbox (issue 12): counted attempts before a row becomes a dead letter, and the
+    # exponential backoff between them (a Retry-After from the service wins and is not counted).
+    outbox_max_attempts: int = Field(12, validation_alias="OUTBOX_MAX_ATTEMPTS")
+    outbox_base_backoff_seconds: float = Field(2.0, validation_alias="OUTBOX_BASE_BACKOFF_SECONDS")
+    outbox_max_backoff_seconds: float = Field(3600.0, validation_alias="OUTBOX_MAX_BACKOFF_SECONDS")
+    # Deviation reports (issue 11): the SharePoint document library (a drive id) their photos,
+    # files and supplier notices are kept in, under <folder>/<AV-ref>/. Local mode, or no drive:
+    # DATA_DIR/attachments/<AV-ref>/. The CSV exports are written under DATA_DIR/exports/.
+    deviation_attachment_drive_id: str = Field("", validation_alias="DEVIATION_ATTACHMENT_DRIVE_ID")
+    deviation_attachment_folder: str = Field("Avviksmeldinger", validation_alias="DEVIATION_ATTACHMENT_FOLDER")
     # REMINDER_WORKING_HOURS=always sends outside working hours (demos, tests).
     reminder_working_hours: bool = Field(True, validation_alias="REMINDER_WORKING_HOURS")
     playground_config: Path = Field(Path(".m365agentsplayground.yml"), validation_alias="PLAYGROUND_CONFIG")
@@ -246,10 +284,35 @@ class Settings(BaseSettings):
         async_database_url(str(raw))  # refuses an unknown form early, naming only the scheme
         return raw
 
-    @field_validator("local_mode", "run_workers", mode="before")
+    @field_validator("local_mode", "run_workers", "sharepoint_mirror", mode="before")
     @classmethod
     def _flags(cls, raw: object, info: ValidationInfo) -> bool:
         return _flag(str(info.field_name).upper(), raw)
+
+    @field_validator("rooms_membership_type", mode="before")
+    @classmethod
+    def _membership(cls, raw: object) -> str:
+        value = str(raw).strip().lower()
+        if value not in ("private", "standard"):
+            raise ValueError(f"ROOMS_MEMBERSHIP_TYPE must be private or standard, got {raw!r}")
+        return value
+
+    @field_validator("rooms_bot_in_private_channels", mode="before")
+    @classmethod
+    def _rooms_flag(cls, raw: object) -> bool:
+        return _flag("ROOMS_BOT_IN_PRIVATE_CHANNELS", raw)
+
+    @field_validator("rooms_representatives", mode="before")
+    @classmethod
+    def _representatives(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        return raw
+
+    @property
+    def effective_rooms_team_id(self) -> str:
+        """The team competition channels are made in; local mode needs none (rooms on disk)."""
+        return self.rooms_team_id or self.procurement_team_id or ("local" if self.local_mode else "")
 
     @field_validator("procurement_user_ids", mode="before")
     @classmethod
@@ -275,6 +338,22 @@ class Settings(BaseSettings):
     @classmethod
     def _poll(cls, raw: object, info: ValidationInfo) -> float:
         return _seconds(str(info.field_name).upper(), raw)
+
+    @field_validator("outbox_base_backoff_seconds", "outbox_max_backoff_seconds", mode="before")
+    @classmethod
+    def _outbox_backoff(cls, raw: object, info: ValidationInfo) -> float:
+        return _seconds(str(info.field_name).upper(), raw)
+
+    @field_validator("outbox_max_attempts", mode="before")
+    @classmethod
+    def _outbox_attempts(cls, raw: object) -> int:
+        try:
+            value = int(str(raw), 10)
+        except ValueError:
+            raise ValueError(f"OUTBOX_MAX_ATTEMPTS must be a whole number, got {raw!r}") from None
+        if not 1 <= value <= 100:
+            raise ValueError(f"OUTBOX_MAX_ATTEMPTS must be between 1 and 100, got {raw!r}")
+        return value
 
     @field_validator("reminder_working_hours", mode="before")
     @classmethod

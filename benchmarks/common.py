@@ -384,3 +384,60 @@ async def gather_bounded(coros: Sequence[Awaitable[Any]], limit: int) -> list[An
             return await c
 
     return await asyncio.gather(*(run(c) for c in coros))
+
+
+async def echo_baseline(*, concurrency: int, max_requests: int, duration: float, prefix: str) -> dict[str, Any]:
+    """The plain echo bot (same SDK, same machine, same run) under `run_load`: the figure every
+    benchmark prints its own next to."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-echo-") as tmp, start_stub() as stub_url:
+        port = free_port()
+        cmd = [sys.executable, "benchmarks/echo_bot.py", "--host", HOST, "--port", str(port)]
+        with server_process(cmd, base_env(LOG_LEVEL="WARNING"), Path(tmp) / "echo.log") as proc:
+            await wait_healthy(f"http://{HOST}:{port}/healthz", proc=proc)
+
+            def activity(user: int, n: int) -> dict[str, Any]:
+                return {
+                    "type": "message",
+                    "id": f"m-{user}-{n}",
+                    "channelId": "msteams",
+                    "serviceUrl": stub_url,
+                    "from": {"id": f"29:u{user}", "name": f"U{user}"},
+                    "recipient": {"id": "28:bot", "name": "bot"},
+                    "conversation": {"id": f"a:c{user}", "conversationType": "personal"},
+                    "text": f"hei {n}",
+                    "textFormat": "plain",
+                }
+
+            result = await run_load(
+                "echo bot: message",
+                f"http://{HOST}:{port}/api/messages",
+                activity,
+                lambda status, body: None if status in (200, 201, 202) else f"HTTP {status}",
+                concurrency=concurrency,
+                max_requests=max_requests,
+                duration=duration,
+                warmup_requests=50,
+            )
+    return result.as_dict()
+
+
+def add_outbox_bench_args(parser: Any) -> None:
+    """The options the outbox throughput benchmarks (records, archive) share: the echo run next
+    to them, the throttled server's Retry-After, a time limit, the database and a JSON copy."""
+    parser.add_argument("--retry-after", default="1", help="the Retry-After of a throttled call (default 1 s)")
+    parser.add_argument("--time-limit", type=float, default=300.0, help="give up after this many seconds")
+    parser.add_argument("--concurrency", type=int, default=10, help="echo users (default 10)")
+    parser.add_argument("--echo-requests", type=int, default=2000)
+    parser.add_argument("--echo-duration", type=float, default=10.0)
+    parser.add_argument("--database-url", default="", help="an empty database (default a temp SQLite file)")
+    parser.add_argument("--json", help="also write the figures to this file")
+
+
+def print_machine_and_echo(info: dict[str, str], echo: dict[str, Any], concurrency: int) -> None:
+    print(f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}")
+    print(
+        f"echo bot: {echo['requests']} requests, {echo['throughput_rps']} req/s, p50 {echo['p50_ms']} ms, "
+        f"p99 {echo['p99_ms']} ms, errors {echo['errors']} ({concurrency} users, closed loop)"
+    )

@@ -135,6 +135,8 @@ class ProcurementAgent:
         app.activity(ActivityTypes.installation_update)(self._on_installation_update)
         app.invoke("adaptiveCard/action")(self._on_card_action)
         app.invoke("application/search")(self._on_search)
+        for name in self.router.invokes:
+            app.invoke(name)(self._on_named_invoke)
         app.invoke()(self._on_other_invoke)
         app.error(self._on_error)
         if self.on_turn_done is not None:
@@ -196,6 +198,13 @@ class ProcurementAgent:
             reply = await self._dispatch_verb(context, str(value.get("verb") or ""), as_dict(value))
             await self._send_reply(context, reply)
             return
+        files = _file_attachments(activity)
+        if files and self.router.attachment_handlers:
+            for attachment_handler in self.router.attachment_handlers:
+                handled = await self._guarded_optional(context, attachment_handler(self.services, actor, files))
+                if handled is not None:
+                    await self._send_reply(context, handled)
+                    return
         message = activity.text or ""
         if len(message) > MAX_TEXT:
             body = text(actor.lang, "too_long_message", length=_grouped(len(message)), limit=_grouped(MAX_TEXT))
@@ -223,6 +232,13 @@ class ProcurementAgent:
             return home.not_allowed_reply(actor, "role_procurement")
         except NotFound:
             return home.not_found_reply(actor)
+
+    async def _guarded_optional(self, context: TurnContext, work: Awaitable[Reply | None]) -> Reply | None:
+        async def run() -> Reply:
+            return await work or _NOTHING
+
+        reply = await self._guarded(context, run())
+        return None if reply is _NOTHING else reply
 
     async def _send_reply(self, context: TurnContext, reply: Reply) -> None:
         if reply.text:
@@ -301,6 +317,24 @@ class ProcurementAgent:
             },
         )
 
+    async def _on_named_invoke(self, context: TurnContext, state: TurnState) -> None:
+        """An invoke a route module registered by name (a message action's dialog): the
+        handler's answer is the invoke response; a refusal shows the refusal card there."""
+        actor = self.actor(context)
+        handler = self.router.invokes[str(context.activity.name or "")]
+        work = handler(self.services, actor, as_dict(context.activity.value))
+        body: dict[str, Any] = {}
+
+        async def run() -> Reply:
+            body.update(await work)
+            return _NOTHING
+
+        reply = await self._guarded(context, run())
+        if reply is not _NOTHING and reply.card is not None:  # refused: the refusal in the dialog
+            task = {"title": text(actor.lang, "error_title"), "card": {"contentType": CARD_TYPE, "content": reply.card}}
+            body = {"task": {"type": "continue", "value": task}}
+        await self._send_invoke(context, 200, body)
+
     async def _on_other_invoke(self, context: TurnContext, state: TurnState) -> None:
         # Teams shows "Unable to reach app" on 501; answer every invoke we don't handle.
         log.info("unhandled invoke %r", context.activity.name)
@@ -373,6 +407,22 @@ def _describe(activity: Activity) -> str:
         )
     except Exception:
         return "?"
+
+
+_NOTHING = Reply()
+# Attachments that are the message itself, not files sent with it.
+_NOT_FILES = (CARD_TYPE, "text/html", "text/plain", "application/vnd.microsoft.card.")
+
+
+def _file_attachments(activity: Activity) -> list[dict[str, Any]]:
+    """The files and inline images of a message, as JSON (cards and the HTML copy left out)."""
+    found = []
+    for attachment in activity.attachments or []:
+        data = attachment.model_dump(mode="json", by_alias=True, exclude_none=True)
+        kind = str(data.get("contentType") or "")
+        if kind and not kind.startswith(_NOT_FILES):
+            found.append(data)
+    return found[:50]
 
 
 def _conversation_type(raw: str) -> ConversationType:

@@ -15,6 +15,12 @@ from procurement.access import Actor
 VerbHandler = Callable[[Services, Actor, dict[str, Any]], Awaitable[Reply]]
 TextHandler = Callable[[Services, Actor, re.Match[str]], Awaitable[Reply]]
 SearchHandler = Callable[[Services, Actor, str, int], Awaitable[list[dict[str, str]]]]
+# Files sent in a message (the activity's attachments as JSON): a reply, or None when the
+# handler has nothing to do with them (the message then goes the ordinary way).
+AttachmentHandler = Callable[[Services, Actor, list[dict[str, Any]]], Awaitable[Reply | None]]
+# An invoke by name (a message action's composeExtension/fetchTask …): the invoke's value in,
+# the invoke response's body out.
+InvokeHandler = Callable[[Services, Actor, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -23,6 +29,8 @@ class Router:
     texts: list[tuple[re.Pattern[str], TextHandler]] = field(default_factory=list)
     searches: dict[str, SearchHandler] = field(default_factory=dict)
     fallback_text: TextHandler | None = None
+    attachment_handlers: list[AttachmentHandler] = field(default_factory=list)
+    invokes: dict[str, InvokeHandler] = field(default_factory=dict)
 
     def verb(self, name: str) -> Callable[[VerbHandler], VerbHandler]:
         def register(func: VerbHandler) -> VerbHandler:
@@ -51,6 +59,19 @@ class Router:
     def search(self, dataset: str) -> Callable[[SearchHandler], SearchHandler]:
         def register(func: SearchHandler) -> SearchHandler:
             self.searches[dataset] = func
+            return func
+
+        return register
+
+    def attachments(self, func: AttachmentHandler) -> AttachmentHandler:
+        self.attachment_handlers.append(func)
+        return func
+
+    def invoke(self, name: str) -> Callable[[InvokeHandler], InvokeHandler]:
+        def register(func: InvokeHandler) -> InvokeHandler:
+            if name in self.invokes:
+                raise ValueError(f"invoke {name} registered twice")
+            self.invokes[name] = func
             return func
 
         return register

@@ -11,9 +11,7 @@ from procurement.access import Actor
 from .base import Reply
 
 # Workflows whose buttons exist but which are not built yet: they say so plainly.
-COMING: dict[str, str] = {
-    "deviation.open": "action_deviation",
-}
+COMING: dict[str, str] = {}
 
 # Buttons on the welcome card, in order.
 WELCOME_ACTIONS: list[tuple[str, str]] = [

@@ -14,7 +14,7 @@ from procurement.needs.record import ANSWER_LIMIT, QUESTION_LIMIT, Exchange, Nee
 from procurement.shared.dates import format_date, format_datetime
 from procurement.shared.money import format_nok
 
-from . import home
+from . import competition_room, home
 from .base import Reply, as_text
 from .services import Services
 
@@ -400,13 +400,20 @@ async def decide(s: Services, actor: Actor, data: dict[str, Any], decision: str)
             status=text(actor.lang, f"nr_status_{report.status}"),
         )
         return Reply(card=intake_card(report, lang, notice=notice, refresh_user_ids=ids))
-    return Reply(card=intake_card(report, lang, refresh_user_ids=ids), update_for_all=True)
+    card = intake_card(report, lang, refresh_user_ids=ids)
+    if report.competition_ref:  # approved: "Oppretter samhandlingsrom …", then each step as it completes
+        card = competition_room.with_room_status(card, await s.competitions.load(report.competition_ref), lang)
+    return Reply(card=card, update_for_all=True)
 
 
 async def refresh(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     """Universal Actions refresh: the intake card as it stands now, for those who may see it."""
     report = await s.needs.view(actor, as_text(data.get("ref"), 40))
-    return Reply(card=intake_card(report, s.default_language, refresh_user_ids=await _refresh_ids(s)))
+    card = intake_card(report, s.default_language, refresh_user_ids=await _refresh_ids(s))
+    if report.competition_ref:  # the room's status below an approved report, as its card shows it
+        room = await s.competitions.load(report.competition_ref)
+        card = competition_room.with_room_status(card, room, s.default_language)
+    return Reply(card=card)
 
 
 # -- the question and its answer, the submitter's edit --------------------------------------

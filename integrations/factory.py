@@ -12,13 +12,15 @@ import logging
 from typing import TYPE_CHECKING
 
 from procurement.errors import Unreachable
-from procurement.ports import ChatInstaller, Directory, GroupMembership
+from procurement.ports import ArchiveStore, ChatInstaller, Directory, GroupMembership, RoomProvisioner
+from procurement.records.lists import RegisterLists, Site
 from settings import Settings
 
 if TYPE_CHECKING:  # msgraph takes ~0.3-1.3 s to import: loaded only when Graph is used
     from msgraph import GraphServiceClient
 
     from integrations.graph_auth import AsyncMsalClientCredential
+    from procurement.deviations.ports import AttachmentStore
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +106,67 @@ def build_group_membership(graph: GraphServiceClient | None) -> GroupMembership 
     from integrations.directory import GraphGroupMembership
 
     return GraphGroupMembership(graph) if graph is not None else None
+
+
+def build_register_lists(settings: Settings, graph: GraphServiceClient | None = None) -> dict[Site, RegisterLists]:
+    """One `RegisterLists` per configured SharePoint site: CSV files in local mode (both sites, so
+    the split is visible), Graph for each site id given otherwise (none given: no mirror)."""
+    if graph is None:
+        from integrations.local_adapters import LocalListMirror
+
+        return {
+            "open": LocalListMirror(settings.data_dir),
+            "restricted": LocalListMirror(settings.data_dir, "restricted"),
+        }
+    from integrations.sharepoint_lists import GraphListMirror
+
+    sites: dict[Site, RegisterLists] = {}
+    if settings.sharepoint_site_id:
+        sites["open"] = GraphListMirror(graph, settings.sharepoint_site_id)
+    if settings.sharepoint_restricted_site_id:
+        sites["restricted"] = GraphListMirror(graph, settings.sharepoint_restricted_site_id)
+    return sites
+
+
+def build_archive_store(settings: Settings, graph: GraphServiceClient | None = None) -> ArchiveStore | None:
+    """The archive library: files under DATA_DIR/archive in local mode, the SharePoint library
+    `ARCHIVE_DRIVE_ID` through Graph otherwise (none given: nothing is archived)."""
+    if graph is None:
+        from integrations.local_adapters import LocalArchiveStore
+
+        return LocalArchiveStore(settings.data_dir)
+    if not settings.archive_drive_id:
+        return None
+    from integrations.sharepoint import GraphArchiveStore
+
+    return GraphArchiveStore(graph, settings.archive_drive_id, root_folder=settings.archive_root_folder)
+
+
+# A new channel's files folder can answer 404 for minutes: one run of the room job waits this
+# long at most (inside the outbox's lease), and the job's deadline bounds the whole wait (15 min).
+ROOM_FILES_FOLDER_WAIT = 45.0
+
+
+def build_room_provisioner(settings: Settings, graph: GraphServiceClient | None = None) -> RoomProvisioner:
+    """Competition rooms through Graph, or on disk under DATA_DIR/rooms in local mode."""
+    if graph is None:
+        from integrations.local_adapters import LocalRoomProvisioner
+
+        return LocalRoomProvisioner(settings.data_dir)
+    from integrations.teams_rooms import GraphRoomProvisioner
+
+    return GraphRoomProvisioner(graph, files_folder_max_wait=ROOM_FILES_FOLDER_WAIT)
+
+
+def build_attachment_store(settings: Settings, graph: GraphServiceClient | None = None) -> AttachmentStore:
+    """Deviation reports' photos, files and notices (issue 11): the SharePoint library
+    `DEVIATION_ATTACHMENT_DRIVE_ID` through Graph, else DATA_DIR/attachments/<AV-ref>/."""
+    from integrations.attachments import LocalAttachmentStore, SharePointAttachmentStore
+
+    if graph is not None and settings.deviation_attachment_drive_id:
+        return SharePointAttachmentStore(
+            graph, settings.deviation_attachment_drive_id, root=settings.deviation_attachment_folder
+        )
+    if graph is not None:
+        log.warning("DEVIATION_ATTACHMENT_DRIVE_ID is not set: deviation attachments are kept under DATA_DIR")
+    return LocalAttachmentStore(settings.data_dir)

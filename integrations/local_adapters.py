@@ -2,10 +2,12 @@
 
 - `LocalChatInstaller`: there is no tenant to install the app in, so a user without a stored
   conversation is unreachable (`Unreachable`, "not_installed").
-- `LocalRoomProvisioner`: ``<data>/rooms/<channel name>/`` with the folders and documents, and
-  ``room.json`` recording what Graph would hold.
-- `LocalListMirror`: ``<data>/lists/<list>.json``, items upserted by key.
-- `LocalArchiveStore`: ``<data>/archive/<folder>/<file>`` plus ``<file>.metadata.json``.
+- `LocalRoomProvisioner`: ``<data>/rooms/<K-ref>/`` (the competition's reference the channel name
+  starts with) with the folders and documents, and ``room.json`` recording what Graph would hold.
+- `LocalListMirror`: the register lists as CSV, ``<data>/sharepoint/<list>.csv`` (the restricted
+  site's under ``sharepoint/Begrenset/``), one row per record.
+- `LocalArchiveStore`: ``<data>/archive/<case ref>/<file>`` plus ``<file>.metadata.json`` (columns,
+  retention label); the sidecars (``<file stem>.arkivmelding.xml``) are files beside them.
 
 Names from users become single safe path segments (no ``..``, separators or control
 characters), and every path is checked to stay under the data directory. Files are written
@@ -15,18 +17,24 @@ atomically (temporary file + rename) in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from procurement.errors import PermanentError, Unreachable
 from procurement.ports import (
+    LIST_FILES_LIMIT,
+    ArchivedFile,
+    ArchiveValue,
+    ListedFile,
     MembershipType,
     MembersResult,
     RoomChannel,
@@ -36,11 +44,14 @@ from procurement.ports import (
     RoomTab,
     channel_display_name,
 )
+from procurement.records.lists import Column, ListItemState, ListSpec
 
 T = TypeVar("T")
 LOCAL_DRIVE = "local-rooms"
 
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+# A competition channel is called "K-2026-0042 <title>": its room on disk is named by the reference.
+_ROOM_REF = re.compile(r"^\s*(K-\d{4}-\d{4,})(?=\s|$)")
 
 
 def safe_segment(text: str, fallback: str = "_") -> str:
@@ -83,9 +94,10 @@ class LocalChatInstaller:
 
 
 class LocalRoomProvisioner:
-    """The room on disk: ``<data>/rooms/<channel name>/`` holds the folders and documents, and
+    """The room on disk: ``<data>/rooms/<K-ref>/`` holds the folders and documents, and
     ``room.json`` what Graph would hold (channel name, membership type, members with roles,
-    folders, documents, tabs, and the steps done), so local mode shows the whole room.
+    folders, the document, the tab, and the steps done), so local mode shows the whole room.
+    A channel name that does not start with a K-ref gets a folder of its own name.
 
     Idempotent like the Graph adapter: a repeated step finds what the first one made.
     """
@@ -98,8 +110,9 @@ class LocalRoomProvisioner:
 
     # -- room.json ---------------------------------------------------------------------------
 
-    def _room_dir(self, segment: str) -> Path:
-        return _inside(self.root, safe_segment(segment, "rom"))
+    def _room_dir(self, name: str) -> Path:
+        found = _ROOM_REF.match(name or "")
+        return _inside(self.root, found.group(1) if found else safe_segment(name, "rom"))
 
     def read_room(self, channel: RoomChannel | str) -> dict[str, Any]:
         """What room.json holds for a channel (or a channel name); empty when there is none."""
@@ -235,6 +248,7 @@ class LocalRoomProvisioner:
             document = path.relative_to(room).as_posix()
             if document not in data.setdefault("documents", []):
                 data["documents"].append(document)
+            data.setdefault("document", segment)
             self._step(data, "document")
             return RoomFile(
                 drive_id=LOCAL_DRIVE,
@@ -260,64 +274,218 @@ class LocalRoomProvisioner:
                     "entityId": file.source_doc_id,
                 }
                 tabs.append(tab)
+            data.setdefault("tab", tab["displayName"])
             self._step(data, "tab")
             return RoomTab(tab_id=tab["id"], display_name=tab["displayName"], web_url=file.web_url)
 
         return await self._update(channel.display_name, change)
 
+    # -- listing and reading (the archive's "arkiver") ------------------------------------------
+
+    async def list_files(self, folder: RoomFolder) -> tuple[ListedFile, ...]:
+        base = self._folder_path(folder)
+
+        def scan() -> tuple[ListedFile, ...]:
+            found: list[ListedFile] = []
+            if not base.is_dir():
+                return ()
+            entries = sorted(base.iterdir(), key=lambda p: p.name)
+            # The files folder's own documents, then those of each folder directly under it.
+            for sub, files in [(None, entries)] + [
+                (e, sorted(e.iterdir(), key=lambda p: p.name)) for e in entries if e.is_dir()
+            ]:
+                for path in files:
+                    if path.is_file() and path.name != self.ROOM_FILE and len(found) < LIST_FILES_LIMIT:
+                        found.append(
+                            ListedFile(
+                                drive_id=LOCAL_DRIVE,
+                                item_id=path.relative_to(self.root).as_posix(),
+                                name=path.name,
+                                folder=sub.name if sub is not None else "",
+                                size=path.stat().st_size,
+                                web_url=path.as_uri(),
+                                modified=datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(),
+                            )
+                        )
+            return tuple(found)
+
+        return await asyncio.to_thread(scan)
+
+    async def read_file(self, drive_id: str, item_id: str) -> bytes:
+        path = _inside(self.root, *[safe_segment(p) for p in item_id.split("/") if p])
+        if not path.is_file():
+            raise PermanentError(f"room file {item_id!r} is gone", status=404)
+        return await asyncio.to_thread(path.read_bytes)
+
 
 class LocalListMirror:
-    def __init__(self, data_dir: str | Path) -> None:
-        self.root = Path(data_dir).resolve() / "lists"
+    """`RegisterLists` on disk: one CSV file per list, ``<data>/sharepoint/<list title>.csv`` for the
+    open site and ``<data>/sharepoint/Begrenset/<list title>.csv`` for the restricted one.
+
+    One row per record, updated in place; the header is ``ID`` and the columns' Norwegian display
+    names in the configured order (a column added to the configuration is added to the file; a
+    column no longer configured is kept, as SharePoint keeps it). UTF-8 with a byte order mark and
+    ``;`` between fields, as a Norwegian Excel opens it. Values as the list holds them: dates
+    ``2027-01-31``, times in UTC, ``Ja``/``Nei``, choice labels."""
+
+    RESTRICTED_FOLDER = "Begrenset"
+    DELIMITER = ";"
+
+    def __init__(self, data_dir: str | Path, site: str = "open") -> None:
+        root = Path(data_dir).resolve() / "sharepoint"
+        self.root = root / self.RESTRICTED_FOLDER if site == "restricted" else root
         self._lock = asyncio.Lock()
 
-    async def upsert_item(self, list_name: str, key: str, fields: dict[str, object]) -> str:
-        async with self._lock:
-            return await asyncio.to_thread(self._upsert, list_name, key, fields)
+    def path(self, title: str) -> Path:
+        return _inside(self.root, safe_segment(title, "Liste") + ".csv")
 
-    def _upsert(self, list_name: str, key: str, fields: dict[str, object]) -> str:
-        path = _inside(self.root, safe_segment(list_name, "list") + ".json")
-        data: dict[str, Any] = {"next_id": 1, "items": []}
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-        now = datetime.now(UTC).isoformat()
-        values = json.loads(_json_bytes(fields))  # plain JSON values (dates as text)
-        for item in data["items"]:
-            if item["key"] == key:
-                item["fields"].update(values)
-                item["modified"] = now
-                break
-        else:
-            item = {
-                "id": str(data["next_id"]),
-                "key": key,
-                "fields": values,
-                "created": now,
-                "modified": now,
-            }
-            data["next_id"] += 1
-            data["items"].append(item)
-        _write_atomic(path, _json_bytes(data))
-        return str(item["id"])
+    # -- the file ----------------------------------------------------------------------------------
 
-    def read(self, list_name: str) -> list[dict[str, Any]]:
-        """The stored items of a list (for tests and the local UI)."""
-        path = _inside(self.root, safe_segment(list_name, "list") + ".json")
+    def _load(self, title: str) -> tuple[list[str], list[dict[str, str]]]:
+        path = self.path(title)
         if not path.exists():
-            return []
-        return list(json.loads(path.read_text(encoding="utf-8"))["items"])
+            return [], []
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=self.DELIMITER)
+            rows = [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
+            return list(reader.fieldnames or []), rows
+
+    def _save(self, title: str, header: list[str], rows: list[dict[str, str]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=header, delimiter=self.DELIMITER, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows({k: row.get(k, "") for k in header} for row in rows)
+        _write_atomic(self.path(title), buffer.getvalue().encode("utf-8-sig"))
+
+    @staticmethod
+    def _header(spec: ListSpec, current: list[str]) -> list[str]:
+        wanted = ["ID", *(c.display for c in spec.columns)]
+        return wanted + [h for h in current if h not in wanted]
+
+    @staticmethod
+    def _text(column: Column, value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "Ja" if value else "Nei"
+        if column.type == "date":
+            return str(value)[:10]
+        return str(value)
+
+    @staticmethod
+    def _state(spec: ListSpec, row: dict[str, str]) -> ListItemState:
+        return ListItemState(row.get("ID", ""), {c.name: row.get(c.display, "") for c in spec.columns})
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        async with self._lock:  # one writer of the files at a time
+            return await asyncio.to_thread(work)
+
+    # -- RegisterLists -------------------------------------------------------------------------------
+
+    async def ensure_list(self, spec: ListSpec) -> None:
+        def run() -> None:
+            header, rows = self._load(spec.title)
+            wanted = self._header(spec, header)
+            if wanted != header:
+                self._save(spec.title, wanted, rows)
+
+        await self._run(run)
+
+    async def get_item(self, spec: ListSpec, item_id: str) -> ListItemState | None:
+        def run() -> ListItemState | None:
+            _, rows = self._load(spec.title)
+            return next((self._state(spec, r) for r in rows if r.get("ID") == item_id), None)
+
+        return await self._run(run)
+
+    async def find_item(self, spec: ListSpec, key: str) -> ListItemState | None:
+        display = spec.key_column.display
+
+        def run() -> ListItemState | None:
+            _, rows = self._load(spec.title)
+            return next((self._state(spec, r) for r in rows if r.get(display) == key), None)
+
+        return await self._run(run)
+
+    async def create_item(self, spec: ListSpec, fields: Mapping[str, object]) -> str:
+        def run() -> str:
+            header, rows = self._load(spec.title)
+            header = self._header(spec, header)
+            item_id = str(max((int(r["ID"]) for r in rows if r.get("ID", "").isdigit()), default=0) + 1)
+            row = {"ID": item_id}
+            row.update({c.display: self._text(c, fields.get(c.name)) for c in spec.columns})
+            rows.append(row)
+            self._save(spec.title, header, rows)
+            return item_id
+
+        return await self._run(run)
+
+    async def update_item(self, spec: ListSpec, item_id: str, fields: Mapping[str, object]) -> bool:
+        def run() -> bool:
+            header, rows = self._load(spec.title)
+            row = next((r for r in rows if r.get("ID") == item_id), None)
+            if row is None:
+                return False
+            row.update({c.display: self._text(c, fields[c.name]) for c in spec.columns if c.name in fields})
+            self._save(spec.title, self._header(spec, header), rows)
+            return True
+
+        return await self._run(run)
+
+    async def all_items(self, spec: ListSpec) -> list[ListItemState]:
+        def run() -> list[ListItemState]:
+            return [self._state(spec, r) for r in self._load(spec.title)[1]]
+
+        return await self._run(run)
+
+    def read(self, title: str) -> list[dict[str, str]]:
+        """The rows of a list's CSV by header (for tests and the local UI)."""
+        return self._load(title)[1]
 
 
 class LocalArchiveStore:
+    """The archive library on disk: ``<data>/archive/<case ref>/<file>`` with, for each file, its
+    library columns and retention label in ``<file>.metadata.json`` (what SharePoint would hold).
+    The archive workflow writes each document's ``arkivmelding`` sidecar next to its PDF."""
+
+    METADATA_SUFFIX = ".metadata.json"
+
     def __init__(self, data_dir: str | Path) -> None:
         self.root = Path(data_dir).resolve() / "archive"
+
+    def _path(self, folder: str, filename: str) -> Path:
+        segments = [safe_segment(p) for p in folder.split("/") if p.strip()]
+        return _inside(self.root, *segments, safe_segment(filename, "Dokument"))
 
     async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
         return await asyncio.to_thread(self._upload, folder, filename, content, metadata)
 
     def _upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
-        segments = [safe_segment(p) for p in folder.split("/") if p.strip()]
-        path = _inside(self.root, *segments, safe_segment(filename, "Dokument"))
+        path = self._path(folder, filename)
         _write_atomic(path, content)
-        _write_atomic(path.with_name(path.name + ".metadata.json"), _json_bytes(dict(metadata)))
+        _write_atomic(path.with_name(path.name + self.METADATA_SUFFIX), _json_bytes(dict(metadata)))
         return path.as_uri()
+
+    async def find(self, folder: str, filename: str) -> ArchivedFile | None:
+        path = self._path(folder, filename)
+        if not path.is_file():
+            return None
+        return ArchivedFile(path.relative_to(self.root).as_posix(), path.as_uri(), path.stat().st_size)
+
+    async def put(self, folder: str, filename: str, content: bytes) -> ArchivedFile:
+        path = self._path(folder, filename)
+        await asyncio.to_thread(_write_atomic, path, content)
+        return ArchivedFile(path.relative_to(self.root).as_posix(), path.as_uri(), len(content))
+
+    async def describe(self, file: ArchivedFile, columns: dict[str, ArchiveValue], retention_label: str) -> None:
+        path = _inside(self.root, *[safe_segment(p) for p in file.item_id.split("/") if p])
+        if not path.is_file():
+            raise PermanentError(f"archive file {file.item_id!r} is gone", status=404)
+        data = {"columns": dict(columns), "retentionLabel": retention_label}
+        await asyncio.to_thread(_write_atomic, path.with_name(path.name + self.METADATA_SUFFIX), _json_bytes(data))
+
+    def read_metadata(self, folder: str, filename: str) -> dict[str, Any]:
+        """What `describe` stored for a file (for tests and the local UI); empty when nothing."""
+        path = self._path(folder, filename)
+        meta = path.with_name(path.name + self.METADATA_SUFFIX)
+        return dict(json.loads(meta.read_text(encoding="utf-8"))) if meta.is_file() else {}

@@ -1,10 +1,4 @@
-"""SharePoint through Graph: a list mirrored from the register, and the archive library.
-
-`GraphListMirror.upsert_item(list, key, fields)`:
-``GET /sites/{s}/lists/{list-title-or-id}`` (once per list) →
-``GET …/items?$expand=fields&$filter=fields/{key_field} eq '{key}'`` (with
-``Prefer: HonorNonIndexedQueriesWarningMayFailRandomly``; index the key column in the
-list for large lists) → ``PATCH …/items/{id}/fields`` or ``POST …/items``.
+"""SharePoint through Graph: the archive library. (The register lists are in `sharepoint_lists.py`.)
 
 `GraphArchiveStore.upload(folder, filename, content, metadata)`: the file into
 ``/drives/{d}/root:/{folder}/{filename}:`` (Graph creates missing folders; large files by
@@ -20,17 +14,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 from urllib.parse import quote
 
 import httpx
-from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
 from msgraph.generated.models.field_value_set import FieldValueSet
-from msgraph.generated.models.list_item import ListItem
-from msgraph.generated.sites.item.lists.item.items.items_request_builder import ItemsRequestBuilder
+from msgraph.generated.models.item_retention_label import ItemRetentionLabel
 
-from integrations.graph_client import odata_literal
-from procurement.errors import PermanentError
+from procurement.ports import ArchivedFile, ArchiveValue
 
 from .drive_uploads import DriveUploader, drive_item_name
 from .graph_client import (
@@ -38,11 +30,10 @@ from .graph_client import (
     as_integration_error,
     error_status,
     graph_url,
+    with_retries,
 )
 
 log = logging.getLogger(__name__)
-
-PREFER_NON_INDEXED = "HonorNonIndexedQueriesWarningMayFailRandomly"
 
 
 def field_value(value: object) -> object:
@@ -62,76 +53,19 @@ def field_value(value: object) -> object:
     return value
 
 
-class GraphListMirror:
-    """`ListMirror` over a SharePoint site's lists. `key_field` is the column holding the key
-    (internal name; ``Title`` by default)."""
-
-    def __init__(self, client: GraphServiceClient, site_id: str, *, key_field: str = "Title") -> None:
-        self.client = client
-        self.site_id = site_id
-        self.key_field = key_field
-        self._list_ids: dict[str, str] = {}
-
-    async def upsert_item(self, list_name: str, key: str, fields: dict[str, object]) -> str:
-        list_id = await self._list_id(list_name)
-        lists = self.client.sites.by_site_id(self.site_id).lists.by_list_id(list_id)
-        values = {name: field_value(value) for name, value in fields.items()}
-        values[self.key_field] = key
-        existing = await self._find(list_id, key)
-        if existing is not None:
-            try:
-                await lists.items.by_list_item_id(existing).fields.patch(FieldValueSet(additional_data=values))
-            except Exception as err:
-                raise as_integration_error(err, f"update item {key!r} in {list_name!r}") from err
-            return existing
-        try:
-            created = await lists.items.post(ListItem(fields=FieldValueSet(additional_data=values)))
-        except Exception as err:
-            raise as_integration_error(err, f"create item {key!r} in {list_name!r}") from err
-        if created is None or not created.id:
-            raise PermanentError(f"create item {key!r} in {list_name!r}: Graph returned no item")
-        return created.id
-
-    async def _list_id(self, list_name: str) -> str:
-        cached = self._list_ids.get(list_name)
-        if cached:
-            return cached
-        try:
-            found = await self.client.sites.by_site_id(self.site_id).lists.by_list_id(list_name).get()
-        except Exception as err:
-            if error_status(err) == 404:
-                raise PermanentError(f"SharePoint list {list_name!r} not found on the site", status=404) from err
-            raise as_integration_error(err, f"get list {list_name!r}") from err
-        if found is None or not found.id:
-            raise PermanentError(f"SharePoint list {list_name!r}: no id")
-        self._list_ids[list_name] = found.id
-        return found.id
-
-    async def _find(self, list_id: str, key: str) -> str | None:
-        items = self.client.sites.by_site_id(self.site_id).lists.by_list_id(list_id).items
-        query = ItemsRequestBuilder.ItemsRequestBuilderGetQueryParameters(
-            expand=["fields"],
-            filter=f"fields/{self.key_field} eq '{odata_literal(key)}'",
-        )
-        config: RequestConfiguration[ItemsRequestBuilder.ItemsRequestBuilderGetQueryParameters] = RequestConfiguration(
-            query_parameters=query
-        )
-        config.headers.add("Prefer", PREFER_NON_INDEXED)
-        try:
-            page = await items.get(config)
-        except Exception as err:
-            raise as_integration_error(err, f"find item {key!r}") from err
-        for item in page.value if page and page.value else []:
-            data = item.fields.additional_data if item.fields else {}
-            if item.id and str(data.get(self.key_field, key)) == key:
-                return item.id
-        return None
-
-
 class GraphArchiveStore:
-    """`ArchiveStore` over a document library (`drive_id`). `root_folder` prefixes every
-    folder (e.g. ``Innkjøp``). Files with the same name are replaced (an outbox retry
-    uploads the same document again)."""
+    """`ArchiveStore` over the archive's document library (`drive_id`). `root_folder` prefixes
+    every folder (e.g. ``Innkjøp``); the case's reference is the folder below it.
+
+    - `find`: ``GET /drives/{d}/root:/{folder}/{name}`` (404 → not there): looked up before any
+      upload, so a retry after a lost answer does not upload the same document again;
+    - `put`: ``PUT …:/content`` up to `small_upload_limit` (4 MiB), an upload session above it
+      (`DriveUploader`: 320 KiB multiples, ``Content-Range``, no ``Authorization`` on the chunks,
+      resume from ``nextExpectedRanges``);
+    - `describe`: ``PATCH /drives/{d}/items/{id}/listItem/fields`` with the metadata columns and
+      ``PATCH /drives/{d}/items/{id}/retentionLabel`` with the configured label (both idempotent:
+      the same values again change nothing).
+    """
 
     def __init__(
         self,
@@ -148,6 +82,8 @@ class GraphArchiveStore:
         self.client = client
         self.drive_id = drive_id
         self.root_folder = root_folder.strip("/")
+        self.policy = upload_policy or RetryPolicy()
+        self.sleep = sleep
         self.uploader = DriveUploader(
             client,
             small_upload_limit=small_upload_limit,
@@ -158,22 +94,75 @@ class GraphArchiveStore:
             sleep=sleep,
         )
 
-    async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
-        parts = [drive_item_name(p) for p in f"{self.root_folder}/{folder}".split("/") if p.strip()]
+    def _folder_path(self, folder: str) -> str:
+        return "/".join(drive_item_name(p) for p in f"{self.root_folder}/{folder}".split("/") if p.strip())
+
+    def _item_url(self, item_id: str, suffix: str = "") -> str:
+        path = f"/drives/{quote(self.drive_id, safe='!')}/items/{quote(item_id, safe='!')}"
+        return graph_url(self.client, path + (f"/{suffix}" if suffix else ""))
+
+    async def find(self, folder: str, filename: str) -> ArchivedFile | None:
+        parts = [p for p in self._folder_path(folder).split("/") if p] + [drive_item_name(filename)]
+        path = "/".join(quote(p, safe="") for p in parts)
+        url = graph_url(self.client, f"/drives/{quote(self.drive_id, safe='!')}/root:/{path}")
+        builder = self.client.drives.by_drive_id(self.drive_id).items.by_drive_item_id("_").with_url(url)
+
+        async def get() -> Any:
+            return await builder.get()
+
+        try:
+            item = await with_retries(get, self.policy, f"find {filename}", self.sleep)
+        except Exception as err:
+            if error_status(err) == 404:
+                return None
+            raise as_integration_error(err, f"find {filename!r} in the archive") from err
+        if item is None or not item.id or item.folder is not None:
+            return None
+        return ArchivedFile(item.id, item.web_url or "", int(item.size or 0))
+
+    async def put(self, folder: str, filename: str, content: bytes) -> ArchivedFile:
         item = await self.uploader.upload(
-            self.drive_id, drive_item_name(filename), content, folder_path="/".join(parts)
+            self.drive_id, drive_item_name(filename), content, folder_path=self._folder_path(folder)
         )
-        if metadata:
-            url = graph_url(
-                self.client,
-                f"/drives/{quote(self.drive_id, safe='!')}/items/{quote(item.id, safe='!')}/listItem/fields",
+        return ArchivedFile(item.id, item.web_url or item.id, item.size)
+
+    async def describe(self, file: ArchivedFile, columns: dict[str, ArchiveValue], retention_label: str) -> None:
+        values = {name: field_value(value) for name, value in columns.items() if value is not None}
+        if values:
+            fields = (
+                self.client.sites.by_site_id("_")
+                .lists.by_list_id("_")
+                .items.by_list_item_id("_")
+                .fields.with_url(self._item_url(file.item_id, "listItem/fields"))
             )
-            builder = (
-                self.client.sites.by_site_id("_").lists.by_list_id("_").items.by_list_item_id("_").fields.with_url(url)
-            )
-            values = {name: field_value(value) for name, value in metadata.items()}
+            body = FieldValueSet(additional_data=values)
+
+            async def patch_fields() -> Any:
+                return await fields.patch(body)
+
             try:
-                await builder.patch(FieldValueSet(additional_data=values))
+                # Setting the same values again changes nothing: safe to repeat after a dropped
+                # connection or a timeout, which kiota does not retry.
+                await with_retries(patch_fields, self.policy, f"metadata {file.item_id}", self.sleep)
             except Exception as err:
-                raise as_integration_error(err, f"set metadata on {filename!r}") from err
-        return item.web_url or item.id
+                raise as_integration_error(err, f"set archive metadata on {file.item_id}") from err
+        if retention_label:
+            label = (
+                self.client.drives.by_drive_id(self.drive_id)
+                .items.by_drive_item_id(file.item_id)
+                .retention_label.with_url(self._item_url(file.item_id, "retentionLabel"))
+            )
+
+            async def patch_label() -> Any:
+                return await label.patch(ItemRetentionLabel(name=retention_label))
+
+            try:
+                await with_retries(patch_label, self.policy, f"retention label {file.item_id}", self.sleep)
+            except Exception as err:
+                raise as_integration_error(err, f"set retention label on {file.item_id}") from err
+
+    async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
+        """The file and its columns in one call (no retention label): `put` + `describe`."""
+        file = await self.put(folder, filename, content)
+        await self.describe(file, dict(metadata), "")
+        return file.url or file.item_id

@@ -60,6 +60,8 @@ from msgraph.generated.teams.item.members.members_request_builder import Members
 from integrations.graph_client import odata_literal
 from procurement.errors import PermanentError, TransientError
 from procurement.ports import (
+    LIST_FILES_LIMIT,
+    ListedFile,
     MemberFailure,
     MemberProblem,
     MembershipType,
@@ -526,6 +528,35 @@ class GraphRoomProvisioner:
             source_doc_id=source_doc_id(item),
         )
 
+    # -- listing and reading (the archive's "arkiver") ------------------------------------------
+
+    async def list_files(self, folder: RoomFolder) -> tuple[ListedFile, ...]:
+        found: list[ListedFile] = []
+        # The files folder, then each folder directly under it (one level, as the room is laid out).
+        for item in await self._children(folder):
+            if len(found) >= LIST_FILES_LIMIT:
+                break
+            if item.folder is not None and item.id:
+                sub = RoomFolder(folder.drive_id, item.id, item.name or "", item.web_url or "")
+                for child in await self._children(sub):
+                    if child.file is not None and child.id and len(found) < LIST_FILES_LIMIT:
+                        found.append(_listed(folder.drive_id, sub.name, child))
+            elif item.file is not None and item.id:
+                found.append(_listed(folder.drive_id, "", item))
+        return tuple(found)
+
+    async def read_file(self, drive_id: str, item_id: str) -> bytes:
+        builder = self.client.drives.by_drive_id(drive_id).items.by_drive_item_id(item_id).content
+
+        async def get() -> bytes | None:
+            return await builder.get()  # Graph answers 302 to a pre-authenticated download url
+
+        try:
+            content = await with_retries(get, self.uploader.policy, f"read {item_id}", self.sleep)
+        except Exception as err:
+            raise as_integration_error(err, f"read file {item_id!r}") from err
+        return content or b""
+
     # -- tab -------------------------------------------------------------------------------
 
     async def find_tab(self, channel: RoomChannel, display_name: str) -> TeamsTab | None:
@@ -692,3 +723,16 @@ async def wait_for_team_operation(
             raise TeamCreationPending(team_id, operation_id, retry_after=max_poll_interval)
         await sleep(min(delay, remaining))
         delay = min(delay * 2, max_poll_interval)
+
+
+def _listed(drive_id: str, folder: str, item: DriveItem) -> ListedFile:
+    modified = item.last_modified_date_time.isoformat() if item.last_modified_date_time else ""
+    return ListedFile(
+        drive_id=drive_id,
+        item_id=str(item.id),
+        name=item.name or "",
+        folder=folder,
+        size=int(item.size or 0),
+        web_url=item.web_url or "",
+        modified=modified,
+    )

@@ -29,6 +29,7 @@ class Relation(StrEnum):
     SUBMITTER = "submitter"  # sent the needs report
     MANAGER = "manager"  # avtaleforvalter of the contract
     RECIPIENT = "recipient"  # the reminder was sent to them
+    ROOM_MEMBER = "room_member"  # in the competition's collaboration room (owner or member)
 
 
 # Who may do a verb: "anyone" (every person in the tenant), a role, or a relation.
@@ -127,6 +128,7 @@ _COLUMNS: tuple[tuple[Grant, str], ...] = (
     (Relation.MANAGER, "avtaleforvalter of the contract"),
     (Relation.SUBMITTER, "submitter of the report"),
     (Relation.RECIPIENT, "recipient of the reminder"),
+    (Relation.ROOM_MEMBER, "member of the competition room"),
     (ANYONE, "anyone in the tenant"),
 )
 

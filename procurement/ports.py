@@ -114,6 +114,23 @@ class RoomFile:
 
 
 @dataclass(frozen=True)
+class ListedFile:
+    """A document found in a room folder (`RoomProvisioner.list_files`): where it is, its size
+    and when it was last changed, for the archive picker."""
+
+    drive_id: str
+    item_id: str
+    name: str
+    folder: str  # the room folder it sits in ("06 Referater"), "" for the files folder itself
+    size: int
+    web_url: str
+    modified: str = ""  # ISO time of the last change, as the drive reports it
+
+
+LIST_FILES_LIMIT = 200
+
+
+@dataclass(frozen=True)
 class RoomTab:
     tab_id: str
     display_name: str
@@ -167,6 +184,15 @@ class RoomProvisioner(Protocol):
         """A Word tab called `display_name` in the channel opening `file`, added when missing."""
         ...
 
+    async def list_files(self, folder: RoomFolder) -> tuple[ListedFile, ...]:
+        """The documents in `folder` and in the folders directly under it (the room's
+        `01 …`–`06 …`), for "arkiver" to offer; bounded (`LIST_FILES_LIMIT`)."""
+        ...
+
+    async def read_file(self, drive_id: str, item_id: str) -> bytes:
+        """A listed document's bytes (to archive a copy); `PermanentError` (404) when it is gone."""
+        ...
+
 
 class ListMirror(Protocol):
     async def upsert_item(self, list_name: str, key: str, fields: dict[str, object]) -> str:
@@ -174,9 +200,33 @@ class ListMirror(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ArchivedFile:
+    """A file in the archive library: its id there, its address and its size."""
+
+    item_id: str
+    url: str
+    size: int
+
+
+ArchiveValue = str | bool | None
+
+
 class ArchiveStore(Protocol):
     async def upload(self, folder: str, filename: str, content: bytes, metadata: dict[str, str]) -> str:
         """Store a document in the archive library under `folder` with metadata; returns its url."""
+        ...
+
+    async def find(self, folder: str, filename: str) -> ArchivedFile | None:
+        """The file `filename` in `folder` when it is there already (looked up before any upload)."""
+        ...
+
+    async def put(self, folder: str, filename: str, content: bytes) -> ArchivedFile:
+        """Upload (or replace) the file; large files through an upload session."""
+        ...
+
+    async def describe(self, file: ArchivedFile, columns: dict[str, ArchiveValue], retention_label: str) -> None:
+        """Set the library's metadata columns and the retention label on the file (idempotent)."""
         ...
 
 

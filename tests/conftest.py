@@ -10,7 +10,7 @@
   ``await new_database("postgres")`` → URL.
 - ``local_mode_environment`` (autouse): ``LOCAL_MODE=true`` in ``os.environ`` unless set.
 - ``make_settings(**env)``: ``settings.Settings`` from ``load_settings(env, dotenv=False)`` with
-  ``DATA_DIR=tmp_path``, ``RUN_WORKERS=false`` and ``LOCAL_MODE=true`` (left out when the
+  ``DATA_DIR=tmp_path``, ``RUN_WORKERS=false``, ``SHAREPOINT_MIRROR=false`` and ``LOCAL_MODE=true`` (left out when the
   overrides give the app a CLIENTID); keyword names are the environment variables
   (``make_settings(DATABASE_URL=db_url, ALLOWED_TENANT_ID="…")``); a value of ``None``
   removes a default.
@@ -124,7 +124,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """`make_settings(DATABASE_URL=…, ALLOWED_TENANT_ID=…)` → Settings, as from the environment."""
 
     def make(**overrides: str | None) -> Settings:
-        env: dict[str, str | None] = {"DATA_DIR": str(tmp_path), "RUN_WORKERS": "false"}
+        # The register mirror off unless a test asks (it adds an outbox job to every change).
+        env: dict[str, str | None] = {"DATA_DIR": str(tmp_path), "RUN_WORKERS": "false", "SHAREPOINT_MIRROR": "false"}
         if not (overrides.get(APP_CLIENT_ID_VAR) or "").strip():
             env["LOCAL_MODE"] = "true"  # local mode is asked for, as ./dev run does
         env.update(overrides)

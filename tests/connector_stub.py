@@ -20,6 +20,10 @@ Teams' limits are enforced (``rate_limits=True``, the default): per conversation
 conversations. A request over a limit gets 429 with ``Retry-After`` (whole seconds) and is
 not delivered (not recorded in `activities`, but in `requests` with its status).
 
+Files (as Teams serves attachments): ``url = stub.serve_file("photo.png", data)`` answers
+``GET /files/photo.png`` with the bytes (``status=403`` refuses it, as phone camera photos
+are known to); ``stub.downloads`` records each GET with its headers.
+
 Faults: ``stub.fail(cid | None, status, times=N, retry_after=None)`` makes the next N
 matching requests fail (``None`` matches any conversation); ``stub.block(cid)`` answers 403
 (the user blocked the bot) for ever; ``stub.delay`` (seconds) adds latency to every answer.
@@ -187,6 +191,8 @@ class ConnectorStub:
         self.updates: list[Update] = []
         self.deletes: list[tuple[str, str]] = []
         self.created: list[dict[str, Any]] = []
+        self._files: dict[str, tuple[int, bytes, str]] = {}
+        self.downloads: list[tuple[str, dict[str, str]]] = []
         self._delivered: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._faults: list[_Fault] = []
         self._blocked: set[str] = set()
@@ -206,6 +212,7 @@ class ConnectorStub:
         app.router.add_post("/v3/conversations/{cid}/activities/{aid}", self._reply)
         app.router.add_put("/v3/conversations/{cid}/activities/{aid}", self._update)
         app.router.add_delete("/v3/conversations/{cid}/activities/{aid}", self._delete)
+        app.router.add_get("/files/{name}", self._file)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -241,6 +248,22 @@ class ConnectorStub:
     def block(self, conversation_id: str) -> None:
         """The user blocked the bot: every request to the conversation answers 403."""
         self._blocked.add(conversation_id)
+
+    def serve_file(self, name: str, content: bytes, *, status: int = 200, content_type: str = "") -> str:
+        """Serve `content` at the returned URL (`status` other than 200: refused, no body)."""
+        self._files[name] = (status, content, content_type or "application/octet-stream")
+        return f"{self.url}files/{name}"
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.downloads.append((name, dict(request.headers)))
+        found = self._files.get(name)
+        if found is None:
+            return web.Response(status=404)
+        status, content, content_type = found
+        if status != 200:
+            return web.Response(status=status)
+        return web.Response(body=content, content_type=content_type)
 
     def unblock(self, conversation_id: str) -> None:
         self._blocked.discard(conversation_id)

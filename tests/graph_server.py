@@ -43,6 +43,7 @@ and the status answered.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -62,6 +63,7 @@ PREFER_NON_INDEXED = "HonorNonIndexedQueriesWarningMayFailRandomly"
 TENANT_ID = "00000000-0000-4000-8000-0000000000aa"
 INSTALL_PERMISSION = "TeamsAppInstallation.ReadWriteSelfForUser.All"
 DROP = 0  # a fault status: close the connection without answering
+PASS = -1  # a fault status: answer normally (with `delay`: a slow answer, a client timeout)
 WORD_TAB_APP = "com.microsoft.teamspace.tab.file.staticviewer.word"
 AAD_MEMBER = "#microsoft.graph.aadUserConversationMember"
 _OFFICE_SUFFIXES = (".docx", ".xlsx", ".pptx")
@@ -133,6 +135,21 @@ class Fault:
     body: Any = None
     after: int = 0
     commit: bool = False
+    delay: float = 0.0
+
+
+@dataclass
+class Throttle:
+    """At most `per_second` matching requests a second (a token bucket of `burst`); more get 429."""
+
+    method: str
+    path: re.Pattern[str]
+    per_second: float
+    burst: float
+    retry_after: str
+    tokens: float = 0.0
+    at: float = 0.0
+    refused: int = 0
 
 
 @dataclass
@@ -147,6 +164,7 @@ class Item:
     modified: str = field(default_factory=_now)
     unique_id: str = field(default_factory=lambda: str(uuid.uuid4()).upper())  # SharePoint's sourcedoc
     version: int = 1
+    retention_label: str = ""  # PATCH …/retentionLabel
 
 
 @dataclass
@@ -250,6 +268,9 @@ class SpList:
     indexed: set[str] = field(default_factory=set)
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     next_id: int = 1
+    # Column definitions by internal name, for lists made through the API (`POST …/lists`):
+    # then fields outside them are refused as Graph does. None: any field is accepted.
+    columns: dict[str, dict[str, Any]] | None = None
 
 
 Handler = Callable[[web.Request, "re.Match[str]", bytes], Awaitable[web.StreamResponse]]
@@ -275,6 +296,7 @@ class GraphTestServer:
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        self.throttles: list[Throttle] = []
         self.revoked: set[str] = set()  # application permissions the app does not have
         self.users: dict[str, dict[str, Any]] = {}
         self.catalog: dict[str, dict[str, Any]] = {}
@@ -284,6 +306,7 @@ class GraphTestServer:
         self.drives: dict[str, Drive] = {}
         self.sessions: dict[str, UploadSession] = {}
         self.sites: dict[str, dict[str, SpList]] = {}
+        self.retention_labels: set[str] | None = None  # the tenant's published labels; None: any
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -337,6 +360,13 @@ class GraphTestServer:
                 self._get_by_path,
             ),
             ("GET", re.compile(r"^/drives/([^/]+)/items/([^/:]+)$"), self._get_item),
+            ("POST", re.compile(r"^/sites/([^/]+)/lists$"), self._create_list),
+            ("GET", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/columns$"), self._list_columns),
+            ("POST", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/columns$"), self._add_column),
+            ("PATCH", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/columns/([^/]+)$"), self._patch_column),
+            ("GET", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items/([^/]+)$"), self._get_list_item),
+            ("GET", re.compile(r"^/drives/([^/]+)/items/([^/:]+)/content$"), self._get_content),
+            ("PATCH", re.compile(r"^/drives/([^/]+)/items/([^/:]+)/retentionLabel$"), self._set_retention_label),
             ("GET", re.compile(r"^/sites/([^/]+)/lists/([^/]+)$"), self._get_list),
             ("GET", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items$"), self._list_items),
             ("POST", re.compile(r"^/sites/([^/]+)/lists/([^/]+)/items$"), self._create_list_item),
@@ -463,12 +493,14 @@ class GraphTestServer:
         *,
         after: int = 0,
         commit: bool = False,
+        delay: float = 0.0,
     ) -> None:
         """Answer the next `times` requests matching `method` ("*" for any) and `path_regex`
         (searched in the decoded path, e.g. ``/v1.0/teams/…`` or ``/upload/…``) with `status`
         (a Graph error body unless `body` is given), letting the first `after` matches pass.
         `commit`: handle the request first, then answer with the fault (the work is done but the
-        caller can't know); `status` `DROP`: close the connection instead of answering."""
+        caller can't know); `status` `DROP`: close the connection instead of answering; `delay`:
+        wait that many seconds first (status `PASS` then answers normally: a slow answer)."""
         self.faults.append(
             Fault(
                 method.upper(),
@@ -479,8 +511,19 @@ class GraphTestServer:
                 body,
                 after,
                 commit,
+                delay,
             )
         )
+
+    def throttle(
+        self, method: str, path_regex: str, per_second: float, *, burst: float = 1.0, retry_after: str = "1"
+    ) -> Throttle:
+        """From now on, at most `per_second` requests a second matching `method` ("*" for any) and
+        `path_regex` (after a burst of `burst`); the others get 429 with `Retry-After`, as
+        SharePoint throttles an app. The returned `Throttle` counts the refused ones."""
+        rule = Throttle(method.upper(), re.compile(path_regex), per_second, burst, retry_after, burst, time.monotonic())
+        self.throttles.append(rule)
+        return rule
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -536,9 +579,20 @@ class GraphTestServer:
         path = request.path
         if path.startswith("/upload/"):
             fault = self._take_fault(request.method, path)
+            if fault is not None and fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault is not None and fault.status == PASS:
+                fault = None
+            if fault is not None and not fault.commit:
+                return self._fault_response(fault, request)
+            # commit: the chunk lands, then the answer is lost (the client must ask the session).
+            answer = await self._upload_url(request, path[len("/upload/") :], body)
+            return self._fault_response(fault, request) if fault is not None else answer
+        if path.startswith("/download/"):
+            fault = self._take_fault(request.method, path)
             if fault is not None:
                 return self._fault_response(fault, request)
-            return await self._upload_url(request, path[len("/upload/") :], body)
+            return self._download(path[len("/download/") :])
         if not path.startswith("/v1.0/"):
             return graph_error(404, "NotFound", f"No route for {path}")
         if request.headers.get("Authorization", "") != f"Bearer {self.token}":
@@ -554,7 +608,14 @@ class GraphTestServer:
                     'client_id="00000003-0000-0000-c000-000000000000"'
                 },
             )
+        throttled = self._throttled(request.method, path)
+        if throttled is not None:
+            return throttled
         fault = self._take_fault(request.method, path)
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.status == PASS:
+            fault = None
         if fault is not None and not fault.commit:
             return self._fault_response(fault, request)
         relative = path[len("/v1.0") :]
@@ -567,6 +628,19 @@ class GraphTestServer:
                 return self._fault_response(fault, request) if fault is not None else answer
         self.unhandled.append(record)
         return graph_error(400, "BadRequest", f"Resource not found for the segment '{relative}'.")
+
+    def _throttled(self, method: str, path: str) -> web.Response | None:
+        for rule in self.throttles:
+            if rule.method in ("*", method.upper()) and rule.path.search(path):
+                now = time.monotonic()
+                rule.tokens = min(rule.burst, rule.tokens + (now - rule.at) * rule.per_second)
+                rule.at = now
+                if rule.tokens < 1.0:
+                    rule.refused += 1
+                    code, message = _DEFAULT_FAULT_CODES[429]
+                    return graph_error(429, code, message, {"Retry-After": rule.retry_after})
+                rule.tokens -= 1.0
+        return None
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
@@ -1392,6 +1466,48 @@ class GraphTestServer:
             )
         return web.json_response(self._item_json(drive, item), status=status)
 
+    async def _get_content(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        """As Graph: 302 to a pre-authenticated, short-lived download url (``/download/…``)."""
+        drive, item, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and item is not None
+        if item.is_folder:
+            return graph_error(400, "invalidRequest", "A folder has no content.")
+        return web.Response(
+            status=302, headers={"Location": f"{self.root_url}/download/{drive.id}/{item.id}?tempauth=x"}
+        )
+
+    def _download(self, tail: str) -> web.Response:
+        drive_id, _, item_id = tail.partition("/")
+        drive = self.drives.get(drive_id)
+        item = drive.items.get(item_id) if drive is not None else None
+        if item is None or item.is_folder:
+            return graph_error(404, "itemNotFound", "The resource could not be found.")
+        return web.Response(body=item.content, content_type="application/octet-stream")
+
+    async def _set_retention_label(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        """``PATCH /drives/{d}/items/{i}/retentionLabel`` with ``{"name": …}``; labels the tenant does
+        not publish (`retention_labels`, when set) → 400 as Graph answers."""
+        drive, item, error = self._drive_parent(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert drive is not None and item is not None
+        name = str(self._body(raw).get("name") or "")
+        if not name or (self.retention_labels is not None and name not in self.retention_labels):
+            return graph_error(400, "invalidRequest", f"The retention label '{name}' is not available for this item.")
+        item.retention_label = name
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.itemRetentionLabel",
+                "name": name,
+                "isLabelAppliedExplicitly": True,
+                "labelAppliedBy": {"application": {"displayName": "Innkjøpsassistenten"}},
+                "labelAppliedDateTime": _now(),
+                "retentionSettings": {"behaviorDuringRetentionPeriod": "retain", "isRecordLocked": False},
+            }
+        )
+
     async def _patch_item_fields(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         drive, item, error = self._drive_parent(match.group(1), match.group(2))
         if error is not None:
@@ -1460,6 +1576,129 @@ class GraphTestServer:
             }
         )
 
+    _COLUMN_FACETS = ("text", "number", "currency", "dateTime", "choice", "boolean")
+
+    def _new_column(self, sp: SpList, body: dict[str, Any]) -> tuple[dict[str, Any] | None, web.Response | None]:
+        name = str(body.get("name") or "")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name):
+            return None, graph_error(400, "invalidRequest", f"Invalid column name '{name}'.")
+        facets = [f for f in self._COLUMN_FACETS if isinstance(body.get(f), dict)]
+        if len(facets) != 1:
+            return None, graph_error(400, "invalidRequest", "A column needs exactly one type (text, number, …).")
+        assert sp.columns is not None
+        if name.casefold() in (n.casefold() for n in sp.columns):
+            return None, graph_error(409, "nameAlreadyExists", f"A column named '{name}' already exists.")
+        column = {
+            "id": _new_id(),
+            "name": name,
+            "displayName": str(body.get("displayName") or name),
+            "indexed": bool(body.get("indexed")),
+            "readOnly": False,
+            facets[0]: body[facets[0]],
+        }
+        sp.columns[name] = column
+        if column["indexed"]:
+            sp.indexed.add(name)
+        return column, None
+
+    async def _create_list(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        lists = self.sites.get(match.group(1))
+        if lists is None:
+            return graph_error(404, "itemNotFound", "Requested site could not be found")
+        body = self._body(raw)
+        title = str(body.get("displayName") or "")
+        if not title:
+            return graph_error(400, "invalidRequest", "displayName is required.")
+        if any(sp.display_name.casefold() == title.casefold() for sp in lists.values()):
+            return graph_error(409, "nameAlreadyExists", "The specified name is already in use.")
+        sp = SpList(id=_new_id(), display_name=title, columns={})
+        assert sp.columns is not None
+        sp.columns["Title"] = {
+            "id": "fa564e0f-0c70-4ab9-b863-0177e6ddd247",
+            "name": "Title",
+            "displayName": "Title",
+            "indexed": False,
+            "readOnly": False,
+            "text": {"maxLength": 255},
+        }
+        for column in body.get("columns") or []:
+            _, problem = self._new_column(sp, column if isinstance(column, dict) else {})
+            if problem is not None:
+                return problem
+        lists[sp.id] = sp
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists/$entity",
+                "id": sp.id,
+                "name": sp.display_name.replace(" ", ""),
+                "displayName": sp.display_name,
+                "description": body.get("description"),
+                "createdDateTime": _now(),
+                "webUrl": f"https://contoso.sharepoint.com/sites/x/Lists/{quote(sp.display_name)}",
+                "list": {"contentTypesEnabled": False, "hidden": False, "template": "genericList"},
+            },
+            status=201,
+        )
+
+    async def _list_columns(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        sp, error = self._list_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert sp is not None
+        columns = list((sp.columns or {}).values())
+        return web.json_response(
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists('…')/columns",
+                "value": columns,
+            }
+        )
+
+    async def _add_column(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        sp, error = self._list_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert sp is not None
+        if sp.columns is None:
+            sp.columns = {}
+        column, problem = self._new_column(sp, self._body(raw))
+        if problem is not None:
+            return problem
+        return web.json_response(column, status=201)
+
+    async def _patch_column(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        sp, error = self._list_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert sp is not None
+        column = next((c for c in (sp.columns or {}).values() if c["id"] == match.group(3)), None)
+        if column is None:
+            return graph_error(404, "itemNotFound", "Column not found.")
+        body = self._body(raw)
+        if "indexed" in body:
+            column["indexed"] = bool(body["indexed"])
+            (sp.indexed.add if column["indexed"] else sp.indexed.discard)(column["name"])
+        if "displayName" in body:
+            column["displayName"] = str(body["displayName"])
+        return web.json_response(column)
+
+    def _unknown_field(self, sp: SpList, fields: dict[str, Any]) -> web.Response | None:
+        if sp.columns is None:
+            return None
+        unknown = [k for k in fields if not k.startswith("@") and k not in sp.columns]
+        if unknown:
+            return graph_error(400, "invalidRequest", f"Field '{unknown[0]}' is not recognized")
+        return None
+
+    async def _get_list_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
+        sp, error = self._list_or_error(match.group(1), match.group(2))
+        if error is not None:
+            return error
+        assert sp is not None
+        if match.group(3) not in sp.items:
+            return graph_error(404, "itemNotFound", "The specified list item was not found")
+        expand = "fields" in request.query.get("$expand", "")
+        return web.json_response(self._list_item_json(sp, match.group(3), expand))
+
     async def _list_items(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
         if error is not None:
@@ -1482,12 +1721,22 @@ class GraphTestServer:
                     "this, but be warned that such queries may fail on large lists.",
                 )
         ids = [i for i, item in sp.items.items() if column is None or str(item.get(column)) == value]
-        return web.json_response(
-            {
-                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists('…')/items",
-                "value": [self._list_item_json(sp, i, expand) for i in ids],
-            }
-        )
+        payload: dict[str, Any] = {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites('…')/lists('…')/items",
+        }
+        top = request.query.get("$top")
+        if top is not None:
+            # Pages as SharePoint gives them: `$top` items, then an `@odata.nextLink` with a skiptoken.
+            start = int(request.query.get("$skiptoken") or 0)
+            size = max(1, min(int(top), 5000))
+            page, ids = ids[start : start + size], ids
+            if start + size < len(ids):
+                query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
+                query["$skiptoken"] = str(start + size)
+                payload["@odata.nextLink"] = str(request.url.with_query(query))
+            ids = page
+        payload["value"] = [self._list_item_json(sp, i, expand) for i in ids]
+        return web.json_response(payload)
 
     async def _create_list_item(self, request: web.Request, match: re.Match[str], raw: bytes) -> web.StreamResponse:
         sp, error = self._list_or_error(match.group(1), match.group(2))
@@ -1497,6 +1746,9 @@ class GraphTestServer:
         fields = self._body(raw).get("fields")
         if not isinstance(fields, dict):
             return graph_error(400, "invalidRequest", "fields are required.")
+        problem = self._unknown_field(sp, fields)
+        if problem is not None:
+            return problem
         item_id = str(sp.next_id)
         sp.next_id += 1
         sp.items[item_id] = {
@@ -1515,6 +1767,9 @@ class GraphTestServer:
         item = sp.items.get(match.group(3))
         if item is None:
             return graph_error(404, "itemNotFound", "The specified list item was not found")
+        problem = self._unknown_field(sp, self._body(raw))
+        if problem is not None:
+            return problem
         item.update({k: v for k, v in self._body(raw).items() if not k.startswith("@")})
         item["_modified"] = _now()
         item["_version"] += 1

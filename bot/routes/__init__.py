@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from bot.router import Router
 
-from . import contracts, home, needs_report, reminders
+from . import (
+    competition_room,
+    contracts,
+    delivery_status,
+    deviation_report,
+    home,
+    needs_report,
+    records,
+    reminders,
+)
 
 
 def build_router() -> Router:
@@ -15,4 +24,8 @@ def build_router() -> Router:
     needs_report.register(router)
     contracts.register(router)
     reminders.register(router)
+    competition_room.register(router)
+    records.register(router)
+    delivery_status.register(router)
+    deviation_report.register(router)
     return router

@@ -33,10 +33,6 @@ def register(router: Router) -> None:
         await s.people.set_language(actor.aad_id, lang)
         return home.language_changed_reply(lang)
 
-    @router.text("avvik", "meld avvik", "avviksmelding", "deviation", "report deviation")
-    async def deviation_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
-        return home.coming_reply(actor, "deviation.open")
-
     @router.otherwise
     async def unknown_text(s: Services, actor: Actor, match: re.Match[str]) -> Reply:
         return home.help_reply(actor)

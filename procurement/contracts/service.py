@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from procurement.access import SYSTEM, Actor, NotFound, Relation
+from procurement.competitions.service import request_evaluation
 from procurement.contracts.access import POLICY
 from procurement.contracts.model import (
     ContractData,
@@ -274,6 +275,8 @@ class Contracts:
             taken = await session.scalar(sa.select(Competition.contract_ref).where(Competition.ref == ref))
             raise CompetitionTaken(ref, taken)
         uow.audit("competition.signed", "competition", ref, {"contract": contract_ref})
+        # The strategy's evaluation "for læring og erfaringsoverføring": the room's members are asked.
+        await request_evaluation(uow, ref)
 
     async def competition(self, actor: Actor, ref: str) -> CompetitionInfo:
         """A competition and its needs report, for registering its contract (innkjøpere)."""

@@ -1,7 +1,9 @@
 """Side effects of deviation-report actions, performed by the outbox after commit.
 
-Declared here for the session that wires the workflow; no handler is registered yet.
-`version` tells two changes of one report apart (the idempotency key holds every field).
+Handled by `bot/deviation_effects.DeviationEffects`. `version` tells two changes of one
+report apart (the idempotency key holds every field). A closed report reaches the archive
+through the audit entry `deviation.closed` (the records workflow's audit hook), not an
+effect of its own.
 """
 
 from __future__ import annotations
@@ -66,11 +68,44 @@ class MakeSupplierNotice(Effect):
 
 
 @dataclass(frozen=True)
-class QueueForArchive(Effect):
-    """A closed report goes to the archive, exempt from public access (the archive issue sets the code)."""
+class StoreAttachments(Effect):
+    """The report's photos and files into the attachment store (a SharePoint library in a
+    tenant, DATA_DIR/attachments/<ref>/ locally), under its reference."""
 
-    kind: ClassVar[str] = "deviation.archive"
+    kind: ClassVar[str] = "deviation.store_attachments"
     ref: str
+
+
+@dataclass(frozen=True)
+class RemindRemedyDeadline(Effect):
+    """The supplier's remedy deadline has passed (queued to run the day after it): remind the
+    avtaleforvalter, or Innkjøpsseksjonen's channel when nobody can be reached. A moved
+    deadline queues a new one; this one then finds another deadline and does nothing."""
+
+    kind: ClassVar[str] = "deviation.remedy_reminder"
+    ref: str
+    deadline: str  # ISO date
+
+
+@dataclass(frozen=True)
+class EscalateRemedyDeadline(Effect):
+    """A week after the remedy reminder and still under behandling with that deadline: tell
+    Innkjøpsseksjonen's channel (as unanswered contract reminders escalate after 7 days)."""
+
+    kind: ClassVar[str] = "deviation.remedy_escalation"
+    ref: str
+    deadline: str  # ISO date
+
+
+@dataclass(frozen=True)
+class SendSupplierExport(Effect):
+    """The CSV of a supplier's deviations, as a file in the requester's personal chat."""
+
+    kind: ClassVar[str] = "deviation.supplier_export"
+    requester_aad_id: str
+    supplier: str
+    lang: str
+    requested_at: str  # ISO datetime: one export per request
 
 
 EFFECTS: tuple[type[Effect], ...] = (
@@ -80,5 +115,8 @@ EFFECTS: tuple[type[Effect], ...] = (
     RefreshCards,
     NotifyReporter,
     MakeSupplierNotice,
-    QueueForArchive,
+    StoreAttachments,
+    RemindRemedyDeadline,
+    EscalateRemedyDeadline,
+    SendSupplierExport,
 )

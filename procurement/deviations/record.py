@@ -139,6 +139,8 @@ class DeviationReport:
     closed_at: datetime | None = None
     closing_justification: str | None = None
     history: tuple[HistoryEntry, ...] = ()
+    notice_id: str | None = None  # the formal notice to the supplier, once made (AV-2026-0042-V1)
+    updated_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from procurement.access import SYSTEM, Actor, NotFound, Relation
+from procurement.competitions.effects import RefreshRoomStatus
+from procurement.competitions.service import queue_room
 from procurement.needs.access import POLICY
 from procurement.needs.agreements import Agreement, match_agreements
 from procurement.needs.assessment import FrameworkAgreementHit, NeedsReportFacts, assess
@@ -367,15 +369,27 @@ class NeedsReports:
             details: dict[str, Any] = {"note": note} if note else {}
             if status == "approved":
                 competition_ref = await uow.next_reference("K", today.year)
-                session.add(Competition(ref=competition_ref, needs_report_id=row.id, title=row.title))
+                competition = Competition(ref=competition_ref, needs_report_id=row.id, title=row.title)
+                session.add(competition)
                 row.competition_ref = competition_ref
                 details["competition"] = competition_ref
                 uow.audit("competition.created", "competition", competition_ref, {"needs_report": ref})
+                # The room is queued with the approval; its job updates the approver's card.
+                await queue_room(
+                    uow,
+                    competition,
+                    conversation_id=row.intake_conversation_id or "",
+                    activity_id=row.intake_activity_id or "",
+                )
             uow.audit(f"needs_report.{status}", "needs_report", ref, details)
             version = f"{status}:{now.isoformat()}"
             uow.emit(NotifySubmitter(ref, status=status, version=version))
-            # Everyone's copy of the intake card, even when the in-turn edit was throttled.
-            uow.emit(RefreshIntake(ref, version=version))
+            # Everyone's copy of the intake card, even when the in-turn edit was throttled; after an
+            # approval the card carries the room's status, so the room's redraw is the one to do.
+            if status == "approved":
+                uow.emit(RefreshRoomStatus(competition_ref, 0))
+            else:
+                uow.emit(RefreshIntake(ref, version=version))
             return DecisionOutcome(await _full_record(session, row), True)
 
     async def _ask(self, uow: UnitOfWork, row: NeedsReportRow, question: str) -> DecisionOutcome:

@@ -21,11 +21,14 @@ repeated archive upload carries the same bytes and checksum.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
@@ -33,6 +36,9 @@ from fpdf.enums import TableBordersLayout, XPos, YPos
 
 from procurement.shared.dates import format_date, format_datetime
 from procurement.shared.text import clean_text
+
+if TYPE_CHECKING:
+    from procurement.competitions.strategy import Point, StrategyContent
 
 FONT_DIR = Path(__file__).parent / "fonts"
 PDFA_LEVEL = "PDF/A-2U"
@@ -143,6 +149,35 @@ class _Pdf(FPDF):
         self.cell(0, 5, self.t(f"Laget {made} av Innkjøpsassistenten · side {self.page_no()} av {{nb}}"), align="C")
 
 
+_XMP_CREATE = re.compile(rb'xmp:CreateDate="([^"]+)"')
+_XMP_NOW = re.compile(rb'(xmp:(?:ModifyDate|MetadataDate))="([^"]+)"')
+_TRAILER_ID = re.compile(rb"/ID \[(<[0-9A-F]+><[0-9A-F]+>)\]")
+
+
+def _pinned_xmp_dates(data: bytes) -> bytes:
+    """fpdf2 stamps the XMP ModifyDate and MetadataDate with the clock; the archive copy must be
+    the same bytes for the same record (a retry has the same checksum), so both become the
+    record's time (CreateDate). Same length in the same format, so the xref offsets still hold."""
+    created = _XMP_CREATE.search(data)
+    if created is None:
+        return data
+    stamp = created.group(1)
+
+    def pin(match: re.Match[bytes]) -> bytes:
+        return match.group(1) + b'="' + stamp + b'"' if len(match.group(2)) == len(stamp) else match.group(0)
+
+    pinned = _XMP_NOW.sub(pin, data)
+    # The trailer's /ID is fpdf2's hash of the unpinned bytes: made again from the pinned ones.
+    ident = _TRAILER_ID.search(pinned)
+    if ident is None:
+        return pinned
+    blank = pinned[: ident.start(1)] + b"0" * len(ident.group(1)) + pinned[ident.end(1) :]
+    digest = hashlib.md5(blank, usedforsecurity=False).hexdigest().upper().encode()
+    if len(ident.group(1)) != 2 * len(digest) + 4:
+        return pinned
+    return pinned[: ident.start(1)] + b"<" + digest + b"><" + digest + b">" + pinned[ident.end(1) :]
+
+
 def render_pdf(doc: RecordDocument, *, fonts: FontFiles | None = None) -> bytes:
     """The record document as PDF/A-2u bytes."""
     fonts = fonts or FontFiles()
@@ -215,7 +250,7 @@ def render_pdf(doc: RecordDocument, *, fonts: FontFiles | None = None) -> bytes:
                 row.cell(t(entry.actor))
                 row.cell(t(entry.event + (f"\n{entry.note}" if entry.note else "")))
 
-    return bytes(pdf.output())
+    return _pinned_xmp_dates(bytes(pdf.output()))
 
 
 # ---- the product's documents ---------------------------------------------------------------
@@ -339,4 +374,65 @@ def evaluation_summary_document(
             Section("Hva bør endres", tuple(what_to_change)),
             Section("Tilbakemeldinger fra leverandører", tuple(supplier_feedback)),
         ),
+    )
+
+
+def _points(points: Sequence[Point]) -> tuple[str, ...]:
+    """A strategy's points as paragraphs: the statement, then its weight and source."""
+    out = []
+    for point in points:
+        tail = " · ".join(p for p in (point.severity, point.source) if p)
+        out.append(f"{point.text} ({tail})" if tail else point.text)
+    return tuple(out)
+
+
+def strategy_document(
+    content: StrategyContent, *, drafted_at: datetime, restriction: str | None = None
+) -> RecordDocument:
+    """The draft konkurransestrategi (`competitions.strategy.build_strategy` content) as a record:
+    the same sections as the Word template, in the same order, for the competition's case."""
+    value = content.value
+    procedure = content.procedure
+    timeline = tuple(
+        f"{row.milestone}: {row.date}" + (f" ({row.note})" if row.note else "") for row in content.timeline.rows
+    )
+    faggruppe = content.faggruppe
+    sections = (
+        Section("Behovet", (content.need.description,)),
+        Section("Verdi", (f"Anslått verdi: {value.amount}", f"Grunnlag: {value.basis}", value.position)),
+        Section("Konsekvenser etter regelverket", _points(content.consequences)),
+        Section(
+            "Prosedyre",
+            (
+                f"{procedure.part}: {procedure.summary}",
+                f"Kunngjøring: {procedure.announce}",
+                f"Foreslått: {procedure.suggested}",
+                *_points(procedure.options),
+                procedure.advice,
+                f"Kilde: {procedure.source}",
+            ),
+        ),
+        Section("Oppdeling og små og lokale leverandører", _points(content.lots)),
+        Section("Klima og miljø", _points(content.climate)),
+        Section("Lønns- og arbeidsvilkår, seriøsitet og lærlinger", _points(content.labour)),
+        Section("Markedsdialog og innovasjon", _points(content.dialogue)),
+        Section("Risiko", _points(content.risks)),
+        Section("Tidsplan", (*((content.timeline.message,) if content.timeline.message else ()), *timeline)),
+        Section(
+            "Faggruppe",
+            (
+                ", ".join(faggruppe.members) or "Ikke oppgitt",
+                f"Kontakt: {faggruppe.contact}",
+                *_points(faggruppe.notes),
+            ),
+        ),
+    )
+    return RecordDocument(
+        kind="Konkurransestrategi",
+        title=content.need.title,
+        reference=content.competition_ref,
+        created_at=drafted_at,
+        facts=tuple(Fact(f.label, f.value) for f in content.need.facts),
+        sections=(Section("Merknad", (content.draft_notice,)), *sections) if content.draft_notice else sections,
+        restriction=restriction,
     )

@@ -9,16 +9,24 @@ Outcomes, in the one error vocabulary of `procurement.errors`:
 
 - success → done;
 - `TransientError` → rescheduled: after its Retry-After (not counted as an attempt: the
-  service is pacing us), else after backoff (counted);
-- `PermanentError` → failed at once (retrying repeats the failure), with the reason;
-- `Unreachable` → unreachable (the recipient can't be reached; a human follows up);
-- a kind with no handler, or a row that does not decode → failed at once, logged;
-- anything else (a bug) → backoff, failed after `max_attempts`.
+  service is pacing us), else after backoff (counted; dead after `max_attempts`);
+- `PermanentError` → dead at once (retrying repeats the failure);
+- `Unreachable` → dead at once (the recipient can't be reached; a human follows up);
+- a kind with no handler, or a row that does not decode → dead at once, logged;
+- anything else (a bug) → backoff, dead after `max_attempts`.
 
-Nothing is dropped silently. A crash leaves the lease to expire and another worker (or this
-one after restart) takes the row again, so delivery is at least once; a handler that posts
-a message checks `SentMessages` first and records the message id right after the post, so
-a retry repeats a post only when the process died between Teams accepting it and that record.
+Every failure leaves a reason CODE on the row (`reason`: a `why` of `procurement.errors`, or
+one of `OWN_REASONS`), which "status utsending" words in Norwegian; the details go to the log
+only, under a short reference (`reason_ref`, F-XXXXXX) that the card shows. A dead row
+(`status` "dead") is never removed: it stays until a person retries it. Becoming dead is
+audited (`outbox.dead`) and, with `dead_letter_alert` given, queues ONE alert effect for the
+row in the same transaction (`alerted_at` is set with it and kept when the row is retried); a
+dead alert raises no alert of its own.
+
+A crash leaves the lease to expire and another worker (or this one after restart) takes the
+row again, so delivery is at least once (docs/delivery.md); a handler that posts a message
+checks `SentMessages` first and records the message id right after the post, so a retry
+repeats a post only when the process died between Teams accepting it and that record.
 """
 
 from __future__ import annotations
@@ -29,11 +37,20 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final, get_args
 
 import sqlalchemy as sa
 
-from procurement.errors import IntegrationError, PermanentError, TransientError, Unreachable
+from procurement.access import SYSTEM
+from procurement.errors import (
+    IntegrationError,
+    PermanentError,
+    PermanentWhy,
+    TransientError,
+    Unreachable,
+    UnreachableWhy,
+    new_reference,
+)
 from procurement.shared.backoff import backoff
 from procurement.store.database import Store
 from procurement.store.effects import Effect, decode, kinds
@@ -44,6 +61,43 @@ log = logging.getLogger(__name__)
 
 # A handler per effect type; each takes its own type (`Callable[[PostIntake], …]`).
 Handlers = Mapping[type[Effect], Callable[[Any], Awaitable[None]]]
+# The alert effect for a dead row, by the row's id (e.g. the delivery workflow's `AlertDeadLetter`).
+DeadLetterAlert = Callable[[int], Effect]
+
+# Reasons of the outbox's own, besides the `why` codes of `procurement.errors`.
+OWN_REASONS: Final = (
+    "throttled",  # the service asked us to wait (Retry-After): not a failed attempt
+    "unavailable",  # a passing failure: 5xx, network, still being provisioned
+    "no_handler",  # no handler for the row's kind in this process
+    "bad_payload",  # the row's fields don't fit its effect type
+)
+REASONS: Final[frozenset[str]] = frozenset((*get_args(UnreachableWhy), *get_args(PermanentWhy), *OWN_REASONS))
+# Reasons whose wording asks the reader to contact IT with the reference.
+WITH_REFERENCE: Final = frozenset(
+    {
+        "permission_missing",
+        "sign_in_failed",
+        "failed",
+        "no_handler",
+        "bad_payload",
+        "not_allowed_by_policy",
+        "not_in_catalog",
+    }
+)
+
+
+def reason_of(err: BaseException) -> str:
+    """The reason code for a failure: the error's `why`, or for a passing failure the `why` of
+    what caused it (a handler that keeps retrying a refused post says so), else throttled or
+    unavailable."""
+    if isinstance(err, TransientError):
+        cause = err.__cause__
+        if isinstance(cause, Unreachable | PermanentError) and cause.why in REASONS:
+            return cause.why
+        return "throttled" if err.retry_after is not None or err.status == 429 else "unavailable"
+    if isinstance(err, IntegrationError) and err.why in REASONS:
+        return err.why
+    return "failed"
 
 
 @dataclass(frozen=True)
@@ -69,6 +123,7 @@ class OutboxWorker:
         max_attempts: int = 12,
         base_backoff: float = 2.0,
         max_backoff: float = 3600.0,
+        dead_letter_alert: DeadLetterAlert | None = None,
     ) -> None:
         self.store = store
         self.handlers: dict[type[Effect], Callable[[Any], Awaitable[None]]] = dict(handlers)
@@ -76,9 +131,10 @@ class OutboxWorker:
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:8]}"
         self.lease = lease
         self.batch = batch
-        self.max_attempts = max_attempts
+        self.max_attempts = max(1, max_attempts)
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
+        self.dead_letter_alert = dead_letter_alert
         self.wakeup = asyncio.Event()
 
     async def claim(self) -> list[Claimed]:
@@ -130,76 +186,141 @@ class OutboxWorker:
         except (LookupError, TypeError) as err:
             # No handler for the kind (or fields that don't fit it): no retry will change
             # that in this process; the row says why, for whoever deploys the handler.
-            log.error("outbox %s %s: %s", row.kind, row.key, err)
-            await self._finish(row, "failed", f"{type(err).__name__}: {err}")
+            reason = "no_handler" if isinstance(err, LookupError) else "bad_payload"
+            ref = new_reference()
+            log.error("outbox %s %s [%s]: %s", row.kind, row.key, ref, err)
+            await self._die(row, reason, ref, f"{type(err).__name__}: {err}")
             return
         try:
             await self.handlers[type(effect)](effect)
         except Unreachable as gone:
+            ref = new_reference()
             log.warning(
-                "outbox %s %s: recipient unreachable (%s): %s",
+                "outbox %s %s [%s]: recipient unreachable (%s): %s",
                 row.kind,
                 row.key,
+                ref,
                 gone.why,
                 gone.reason,
             )
-            await self._finish(row, "unreachable", f"{gone.why}: {gone.summary()}")
+            await self._die(row, reason_of(gone), ref, f"{gone.why}: {gone.summary()}")
         except TransientError as later:
             # A throttle with Retry-After is the service pacing us, not a failed attempt.
             paced = later.retry_after is not None
+            reason = reason_of(later)
+            ref = new_reference()
+            if not paced and row.attempts + 1 >= self.max_attempts:
+                log.error(
+                    "outbox %s %s [%s] gave up after %d attempts: %s",
+                    row.kind,
+                    row.key,
+                    ref,
+                    row.attempts + 1,
+                    later.reason,
+                )
+                await self._die(row, reason, ref, later.summary())
+                return
             delay = later.retry_after if later.retry_after is not None else self._backoff(row.attempts)
-            log.info("outbox %s %s: %s, again in %.1f s", row.kind, row.key, later.reason, delay)
-            await self._reschedule(row, delay, later.summary(), count_attempt=not paced)
+            log.info("outbox %s %s [%s]: %s, again in %.1f s", row.kind, row.key, ref, later.reason, delay)
+            await self._reschedule(row, delay, reason, ref, later.summary(), count_attempt=not paced)
         except PermanentError as err:
-            log.error("outbox %s %s failed for good (%s): %s", row.kind, row.key, err.why, err.reason)
-            await self._finish(row, "failed", f"{err.why}: {err.summary()}")
+            ref = new_reference()
+            log.error("outbox %s %s [%s] failed for good (%s): %s", row.kind, row.key, ref, err.why, err.reason)
+            await self._die(row, reason_of(err), ref, f"{err.why}: {err.summary()}")
         except Exception as err:
-            error = f"{type(err).__name__}: {err}" if not isinstance(err, IntegrationError) else err.summary()
+            ref = new_reference()
+            # The class only on the row: an exception's text may quote a person's data (the log has it).
+            error = err.summary() if isinstance(err, IntegrationError) else f"{type(err).__name__} [{ref}]"
             log.warning(
-                "outbox %s %s failed (attempt %d)",
+                "outbox %s %s [%s] failed (attempt %d)",
                 row.kind,
                 row.key,
+                ref,
                 row.attempts + 1,
                 exc_info=True,
             )
             if row.attempts + 1 >= self.max_attempts:
-                await self._finish(row, "failed", error)
-                log.error("outbox %s %s gave up after %d attempts", row.kind, row.key, row.attempts + 1)
+                log.error("outbox %s %s [%s] gave up after %d attempts", row.kind, row.key, ref, row.attempts + 1)
+                await self._die(row, reason_of(err), ref, error)
             else:
-                await self._reschedule(row, self._backoff(row.attempts), error)
+                await self._reschedule(row, self._backoff(row.attempts), reason_of(err), ref, error)
         else:
-            await self._finish(row, "done", None)
+            await self._done(row)
 
     def _backoff(self, attempts: int) -> float:
         return backoff(attempts, base=self.base_backoff, cap=self.max_backoff)
 
-    async def _reschedule(self, row: Claimed, delay: float, error: str, count_attempt: bool = True) -> None:
+    def _mine(self, row: Claimed) -> Any:
+        # A worker whose lease ran out may finish late: the row is then the new owner's.
+        return sa.update(OutboxItem).where(OutboxItem.id == row.id, OutboxItem.claimed_by == self.worker_id)
+
+    async def _reschedule(
+        self, row: Claimed, delay: float, reason: str, ref: str, error: str, count_attempt: bool = True
+    ) -> None:
+        now = utcnow()
         async with self.store.session() as session:
             await session.execute(
-                sa.update(OutboxItem)
-                .where(OutboxItem.id == row.id, OutboxItem.claimed_by == self.worker_id)
-                .values(
+                self._mine(row).values(
                     attempts=OutboxItem.attempts + (1 if count_attempt else 0),
-                    next_attempt_at=utcnow() + timedelta(seconds=delay),
+                    next_attempt_at=now + timedelta(seconds=delay),
                     claimed_by=None,
                     claimed_until=None,
                     last_error=error[:1000],
+                    reason=reason,
+                    reason_ref=ref,
+                    first_failed_at=sa.func.coalesce(OutboxItem.first_failed_at, now),
+                    last_failed_at=now,
                 )
             )
 
-    async def _finish(self, row: Claimed, status: str, error: str | None) -> None:
+    async def _done(self, row: Claimed) -> None:
         async with self.store.session() as session:
             await session.execute(
-                sa.update(OutboxItem)
-                .where(OutboxItem.id == row.id, OutboxItem.claimed_by == self.worker_id)
-                .values(
-                    status=status,
+                self._mine(row).values(
+                    status="done",
                     done_at=utcnow(),
                     claimed_until=None,
                     attempts=OutboxItem.attempts + 1,
-                    last_error=error[:1000] if error else None,
                 )
             )
+
+    async def _die(self, row: Claimed, reason: str, ref: str, error: str) -> None:
+        """The row becomes a dead letter, audited, and its one alert is queued with it."""
+        now = utcnow()
+        async with self.store.unit_of_work(SYSTEM) as uow:
+            found = (
+                await uow.session.execute(
+                    self._mine(row)
+                    .values(
+                        status="dead",
+                        dead_at=now,
+                        claimed_until=None,
+                        attempts=OutboxItem.attempts + 1,
+                        last_error=error[:1000],
+                        reason=reason,
+                        reason_ref=ref,
+                        first_failed_at=sa.func.coalesce(OutboxItem.first_failed_at, now),
+                        last_failed_at=now,
+                    )
+                    .returning(OutboxItem.alerted_at)
+                )
+            ).first()
+            if found is None:
+                return  # the lease was lost meanwhile: the new owner decides
+            uow.audit(
+                "outbox.dead",
+                "outbox",
+                str(row.id),
+                {"kind": row.kind, "reason": reason, "reason_ref": ref, "attempts": row.attempts + 1},
+            )
+            if self.dead_letter_alert is None or found.alerted_at is not None:
+                return  # alerted once already (before a retry): not again
+            alert = self.dead_letter_alert(row.id)
+            if alert.kind == row.kind:
+                log.error("outbox: the dead-letter alert %s died itself; no alert about it", row.key)
+                return
+            uow.emit(alert)
+            await uow.session.execute(sa.update(OutboxItem).where(OutboxItem.id == row.id).values(alerted_at=now))
 
     async def run_forever(self, poll_seconds: float = 2.0) -> None:
         async def idle() -> None:

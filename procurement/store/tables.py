@@ -127,6 +127,16 @@ class OutboxItem(Base):
     message_id: Mapped[str | None] = mapped_column(sa.String(400), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Why the last attempt failed, as a code the UI words (`ds_why_<reason>`; the details are
+    # in the log under `reason_ref`), and when the failing started and last happened.
+    reason: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    reason_ref: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    first_failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # A dead letter (status "dead"): kept, shown in "status utsending", retried by a person.
+    dead_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When Innkjøpsseksjonen's alert about this row was queued: once per row, kept on retry.
+    alerted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class SubmitRecord(Base):
@@ -282,13 +292,240 @@ class Reminder(Base):
 # --- Competition rooms (issue 10; migration 0007) ---
 
 
+class CompetitionRoom(Base):
+    """A competition's collaboration room and its provisioning job: the state of every step
+    (channel → members → folders → strategy → tab → welcome) and what each made, so a retry or
+    a restart resumes after the last completed step (`procurement/competitions/record.py`)."""
+
+    __tablename__ = "competition_rooms"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    competition_id: Mapped[int] = mapped_column(sa.ForeignKey("competitions.id"), unique=True)
+    ref: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    membership_type: Mapped[str] = mapped_column(sa.String(16), default="private")
+    team_id: Mapped[str] = mapped_column(sa.String(200), default="")
+    channel_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    owner_aad_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    lang: Mapped[str] = mapped_column(sa.String(8), default="nb")
+    steps: Mapped[JsonDict] = mapped_column(default=dict)
+    results: Mapped[JsonDict] = mapped_column(default=dict)
+    failed_step: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    failure: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    attempt: Mapped[int] = mapped_column(default=1)
+    # The files folder may answer 404 for minutes: polled across reschedules until this moment.
+    files_deadline: Mapped[datetime | None] = mapped_column(nullable=True)
+    # One runner at a time (a lease, as the outbox's), even when an outbox lease expired.
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The approver's card (the intake message), updated in place as the steps complete.
+    status_conversation_id: Mapped[str | None] = mapped_column(sa.String(400), nullable=True)
+    status_activity_id: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    version: Mapped[int] = mapped_column(default=0)
+    requested_by_aad_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    evaluation_requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    evaluation_summarised_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class CompetitionRoomMember(Base):
+    """Someone who belongs in a room: resolved (an AAD id) or not (the typed name, listed on the
+    status card), and what happened when they were added; their welcome and evaluation cards."""
+
+    __tablename__ = "competition_room_members"
+    __table_args__ = (sa.UniqueConstraint("room_id", "key", name="uq_competition_room_members_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(sa.ForeignKey("competition_rooms.id"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(200))
+    aad_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, index=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    source: Mapped[str] = mapped_column(sa.String(16))
+    role: Mapped[str] = mapped_column(sa.String(8), default="member")
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    why: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    welcome_conversation_id: Mapped[str | None] = mapped_column(sa.String(400), nullable=True)
+    welcome_activity_id: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    evaluation_activity_id: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+
+
+class CompetitionEvaluation(Base):
+    """One room member's evaluation of a finished competition (for learning across competitions)."""
+
+    __tablename__ = "competition_evaluations"
+    __table_args__ = (sa.UniqueConstraint("competition_id", "aad_id", name="uq_competition_evaluations_member"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    competition_id: Mapped[int] = mapped_column(sa.ForeignKey("competitions.id"), index=True)
+    aad_id: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    answers: Mapped[JsonDict] = mapped_column(default=dict)
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- Deviation reports (issue 11; migration 0008) ---
+
+
+class DeviationReport(Base):
+    """A sent deviation report (avviksmelding); its draft lives in `drafts` (form "deviation")."""
+
+    __tablename__ = "deviation_reports"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(24), default="reported", index=True)
+    reporter_aad_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    reporter_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    reporting_unit: Mapped[str] = mapped_column(sa.String(200), default="")
+    category: Mapped[str] = mapped_column(sa.String(24))
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    description: Mapped[str] = mapped_column(sa.Text)
+    occurred_on: Mapped[date] = mapped_column(sa.Date)
+    location: Mapped[str] = mapped_column(sa.String(200), default="")
+    financial_impact: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    breached_clause: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    supplier_name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    contract_ref: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, index=True)
+    contract_title: Mapped[str | None] = mapped_column(sa.String(300), nullable=True)
+    # The contract's avtaleforvalter(s) when sent: who may follow it up (a later change of
+    # manager in the register does not take a report away from the one who has it).
+    manager_aad_ids: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    source: Mapped[JsonDict | None] = mapped_column(sa.JSON, nullable=True)  # the message it came from
+    remedy_deadline: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    supplier_notice: Mapped[str | None] = mapped_column(sa.String(24), nullable=True)
+    notice_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    assessment: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closing_justification: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviationStatusChange(Base):
+    """Append-only history of a deviation report's status (who, when, from, to, note)."""
+
+    __tablename__ = "deviation_status_history"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("deviation_reports.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_aad_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    actor_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    from_status: Mapped[str] = mapped_column(sa.String(24))
+    to_status: Mapped[str] = mapped_column(sa.String(24))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    remedy_deadline: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    supplier_notice: Mapped[str | None] = mapped_column(sa.String(24), nullable=True)
+
+
+class DeviationAttachment(Base):
+    """A photo or file of a deviation report. Received while the report is a draft (`draft_id`),
+    its bytes wait in `content` until the outbox has stored them (locally or in SharePoint,
+    `location`) under the report's reference; then `content` is emptied."""
+
+    __tablename__ = "deviation_attachments"
+    __table_args__ = (sa.UniqueConstraint("draft_id", "stored_name", name="uq_deviation_attachments_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    draft_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    owner_aad_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    report_id: Mapped[int | None] = mapped_column(sa.ForeignKey("deviation_reports.id"), nullable=True, index=True)
+    stored_name: Mapped[str] = mapped_column(sa.String(160))
+    original_name: Mapped[str] = mapped_column(sa.String(160))
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    content_type: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.Integer)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    content: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
+    location: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
+    stored_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviationCard(Base):
+    """A card about a report posted somewhere (the avtaleforvalter's chat, the follow-up channel,
+    the reporter's chat): redrawn in place after each change."""
+
+    __tablename__ = "deviation_cards"
+    __table_args__ = (sa.UniqueConstraint("report_id", "conversation_id", "audience", name="uq_deviation_cards_where"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("deviation_reports.id"), index=True)
+    audience: Mapped[str] = mapped_column(sa.String(16))  # manager | channel | reporter
+    conversation_id: Mapped[str] = mapped_column(sa.String(400))
+    activity_id: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- Records: SharePoint list items (issue 12; migration 0009) ---
 
 
+class ListItem(Base):
+    """A record's item in one site's register list (`procurement/records/mirror.py`).
+
+    `item_id` is SharePoint's id, kept so an update never has to search; lost (a crash between
+    the create and this row), it is found again by the record's reference. The row is also the
+    record's write lease: one worker at a time writes an item (`lease_owner` until
+    `lease_until`), so two changes of one record never race and none makes a second item.
+    `fingerprint` is a hash of the fields last written (a change that leaves them equal sends
+    nothing)."""
+
+    __tablename__ = "list_items"
+    __table_args__ = (sa.UniqueConstraint("site", "entity", "ref", name="uq_list_items_record"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(sa.String(16))
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    ref: Mapped[str] = mapped_column(sa.String(64))
+    item_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), default="")
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    synced_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- Records: archived documents (issue 12; migration 0010) ---
+
+
+class ArchiveRequest(Base):
+    """An innkjøper's "arkiver" in a competition room: the files offered (as listed when the
+    picker was posted, so a submit is checked against them and not against card data), the
+    picker message (updated in place into the receipt) and whether the choice was made."""
+
+    __tablename__ = "archive_requests"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(sa.String(32), index=True)
+    requested_by_aad_id: Mapped[str] = mapped_column(sa.String(64))
+    requested_by_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    lang: Mapped[str] = mapped_column(sa.String(8), default="nb")
+    conversation_id: Mapped[str] = mapped_column(sa.String(400))
+    status: Mapped[str] = mapped_column(sa.String(16), default="listing")
+    offered: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    problem: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    activity_id: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ArchivedDocument(Base):
+    """One document's archive copy (a Noark 5 journal post in its case): looked up by `doc_key`
+    before anything is uploaded, so a document is archived once whatever the retries."""
+
+    __tablename__ = "archived_documents"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    doc_key: Mapped[str] = mapped_column(sa.String(300), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    record_ref: Mapped[str] = mapped_column(sa.String(64))
+    case_ref: Mapped[str] = mapped_column(sa.String(64), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    title: Mapped[str] = mapped_column(sa.String(500), default="")
+    filename: Mapped[str] = mapped_column(sa.String(255), default="")
+    journal_key: Mapped[str] = mapped_column(sa.String(300), default="")
+    source: Mapped[JsonDict] = mapped_column(default=dict)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    size: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    item_id: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    url: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
+    sidecar_url: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
+    reason: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    detail: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    request_id: Mapped[int | None] = mapped_column(sa.ForeignKey("archive_requests.id"), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 # --- Outbox dead letters (issue 12; migration 0011): columns on OutboxItem above ---

@@ -24,6 +24,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from procurement.access import Actor
@@ -52,6 +54,7 @@ class UnitOfWork:
         self.store = store
         self.actor = actor
         self._session: AsyncSession | None = None
+        self._hooked: dict[str, Effect] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -61,6 +64,7 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self._session = self.store.new_session()
+        self._hooked = {}
         await self._session.begin()
         return self
 
@@ -70,6 +74,7 @@ class UnitOfWork:
         session = self.session
         try:
             if exc_type is None:
+                await self._queue_hooked(session)
                 await session.commit()
             else:
                 await session.rollback()
@@ -93,12 +98,35 @@ class UnitOfWork:
         entry = Audited(action, entity, entity_id, details or {})
         for hook in self.store.audit_hooks:
             for effect in hook(entry):
-                self.emit(effect)
+                self._hooked.setdefault(effect.idempotency_key[:300], effect)
+
+    async def _queue_hooked(self, session: AsyncSession) -> None:
+        """The hooks' effects, each at most once: an effect already queued by an earlier unit
+        (the same document after a retried step, say) is already on its way, not a conflict."""
+        if not self._hooked:
+            return
+        insert = sqlite_insert if self.store.is_sqlite else pg_insert
+        now = utcnow()
+        rows = [
+            {
+                "kind": e.kind,
+                "idempotency_key": key,
+                "payload": e.payload(),
+                "next_attempt_at": now,
+                "created_at": now,
+                "status": "pending",
+                "attempts": 0,
+            }
+            for key, e in self._hooked.items()
+        ]
+        statement = insert(OutboxItem).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        await session.execute(statement)
+        self._hooked = {}
 
     def emit(self, effect: Effect, *, not_before: datetime | None = None) -> None:
         """Queue a side effect; the outbox performs it after commit. Its idempotency key is the
-        row's unique key: the same key twice fails the transaction (a hook's effects must be
-        keyed per change)."""
+        row's unique key: the same key twice fails the transaction, which finds a workflow's
+        mistakes. (Audit hooks' effects are queued at commit instead, each once.)"""
         self.session.add(
             OutboxItem(
                 kind=effect.kind,

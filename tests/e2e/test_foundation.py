@@ -76,7 +76,7 @@ async def test_hjelp_shows_the_norwegian_welcome_card(app_playground: Playground
     assert exchange["request"]["body"]["locale"] == "en-US"
 
 
-async def test_meld_avvik_says_honestly_it_is_not_ready(app_playground: Playground) -> None:
+async def test_meld_avvik_opens_the_deviation_form(app_playground: Playground) -> None:
     pg = app_playground
     await kari_says(pg, "hjelp")
     welcome = await next_card(pg, "Innkjøpsassistenten")
@@ -84,14 +84,12 @@ async def test_meld_avvik_says_honestly_it_is_not_ready(app_playground: Playgrou
     result = await pg.click(welcome, "Meld avvik")
     assert result is not None and result.card is not None
     text = card_text(result.card)
-    assert "Kommer snart" in text
-    assert "ikke tilgjengelig ennå" in text
-    assert "Meld avvik" in text
-    assert button_titles(result.card) == ["Hjelp"]
-    # The typed command says the same.
+    assert "Steg 1 av 3: Hva og hvor" in text
+    assert "Kommer snart" not in text
+    # The typed command opens the same step (the draft the button started).
     await kari_says(pg, "meld avvik")
-    typed = await next_card(pg, "Kommer snart")
-    assert "ikke tilgjengelig ennå" in typed.all_text
+    typed = await next_card(pg, "Steg 1 av 3")
+    assert "Meld avvik" in typed.all_text
 
 
 async def test_language_switch_sticks_until_switched_back(app_playground: Playground) -> None:

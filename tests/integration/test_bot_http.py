@@ -231,10 +231,11 @@ async def test_language_and_state_survive_a_restart(
     # (The SDK's turn state goes through SqlStorage; its restart test is in test_store.py.)
 
 
-async def test_deviation_command_says_coming_soon(bot: Bot) -> None:
+async def test_deviation_command_opens_the_form(bot: Bot) -> None:
     cards = await bot.say("meld avvik")
-    assert "kommer snart" in texts_of(cards[0]).lower()
-    assert "Meld avvik" in texts_of(cards[0])
+    text = texts_of(cards[0])
+    assert "Meld avvik" in text and "Steg 1 av 3: Hva og hvor" in text
+    assert "kommer snart" not in text.lower()
 
 
 async def test_too_long_message_gets_a_notice(bot: Bot) -> None:
@@ -338,11 +339,11 @@ async def test_search_invoke_for_unknown_dataset_answers_empty(bot: Bot) -> None
     assert body["value"] == {"results": []}
 
 
-async def test_deviation_button_is_honest(bot: Bot) -> None:
+async def test_deviation_button_opens_the_form(bot: Bot) -> None:
     status, body = await bot.invoke("deviation.open")
     assert status == 200
     text = texts_of(body["value"])
-    assert "Kommer snart" in text and "ikke tilgjengelig" in text
+    assert "Steg 1 av 3: Hva og hvor" in text and "Kommer snart" not in text
 
 
 async def test_action_submit_fallback_uses_the_same_verbs(bot: Bot) -> None:

@@ -14,7 +14,8 @@ from msgraph import GraphServiceClient
 from integrations.drive_uploads import CHUNK_UNIT, drive_item_name
 from integrations.graph_auth import AsyncMsalClientCredential, GraphAuthError, StaticTokenCredential
 from integrations.graph_client import RetryPolicy, build_graph_client, close_graph_client
-from integrations.sharepoint import GraphArchiveStore, GraphListMirror
+from integrations.sharepoint import GraphArchiveStore
+from integrations.sharepoint_lists import GraphListMirror
 from integrations.teams_apps import GraphChatInstaller, resolve_catalog_app_id
 from integrations.teams_rooms import (
     GraphRoomProvisioner,
@@ -27,10 +28,10 @@ from procurement.errors import IntegrationError, PermanentError, TransientError,
 from procurement.ports import (
     ArchiveStore,
     ChatInstaller,
-    ListMirror,
     RoomFolder,
     RoomProvisioner,
 )
+from procurement.records.lists import RegisterLists
 from tests.graph_server import CATALOG_PERMISSION, INSTALL_PERMISSION, GraphTestServer
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=2.0)
@@ -91,13 +92,18 @@ def rooms(client: GraphServiceClient, **kwargs: Any) -> GraphRoomProvisioner:
 def test_adapters_implement_the_ports(client: GraphServiceClient) -> None:
     installer: ChatInstaller = GraphChatInstaller(client, "app")
     provisioner: RoomProvisioner = rooms(client)
-    mirror: ListMirror = GraphListMirror(client, "site")
+    mirror: RegisterLists = GraphListMirror(client, "site")
     archive: ArchiveStore = GraphArchiveStore(client, "drive")
     # mypy checks the annotated assignments; at run time, each port's methods exist on the
     # adapter as coroutines taking the same parameters.
     import inspect
 
-    ports = [(installer, ChatInstaller), (provisioner, RoomProvisioner), (mirror, ListMirror), (archive, ArchiveStore)]
+    ports = [
+        (installer, ChatInstaller),
+        (provisioner, RoomProvisioner),
+        (mirror, RegisterLists),
+        (archive, ArchiveStore),
+    ]
     for adapter, port in ports:
         methods = {n: f for n, f in vars(port).items() if inspect.isfunction(f) and not n.startswith("_")}
         assert methods, port
@@ -436,36 +442,7 @@ def test_operation_location_forms() -> None:
 # -- SharePoint list and archive ---------------------------------------------------------------
 
 
-async def test_list_upsert_creates_then_updates(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    site = graph.add_site()
-    list_id = graph.add_list(site, "Kontrakter")
-    mirror = GraphListMirror(client, site)
-    first = await mirror.upsert_item("Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1200000})
-    second = await mirror.upsert_item("Kontrakter", "K-2025-001", {"Leverandor": "Renhold AS", "Verdi": 1300000})
-    other = await mirror.upsert_item("Kontrakter", "Kari's avtale", {"Leverandor": "B"})
-    assert first == second != other
-    items = graph.list_items(site, list_id)
-    assert items[first]["Title"] == "K-2025-001" and items[first]["Verdi"] == 1300000
-    assert items[other]["Title"] == "Kari's avtale"
-    searches = graph.requests_matching("GET", r"/items$")
-    assert all(r.headers.get("prefer") == "HonorNonIndexedQueriesWarningMayFailRandomly" for r in searches)
-    assert searches[-1].query["$filter"] == "fields/Title eq 'Kari''s avtale'"
-    assert [r.method for r in graph.requests_matching("*", r"/items(/[^/]+/fields)?$")] == [
-        "GET",
-        "POST",
-        "GET",
-        "PATCH",
-        "GET",
-        "POST",
-    ]
-    assert len(graph.requests_matching("GET", r"/lists/Kontrakter$")) == 1  # list id cached
-
-
-async def test_list_missing_is_a_permanent_error(graph: GraphTestServer, client: GraphServiceClient) -> None:
-    site = graph.add_site()
-    with pytest.raises(IntegrationError) as caught:
-        await GraphListMirror(client, site).upsert_item("Finnes ikke", "k", {})
-    assert caught.value.status == 404
+# The register lists (`GraphListMirror`) are tested in test_record_lists.py.
 
 
 async def test_archive_upload_with_metadata(graph: GraphTestServer, client: GraphServiceClient) -> None:

@@ -22,12 +22,12 @@ from procurement.ports import (
     ROOM_FOLDERS,
     ArchiveStore,
     ChatInstaller,
-    ListMirror,
     RoomMember,
     RoomProvisioner,
     RoomTab,
     competition_channel_name,
 )
+from procurement.records.lists import RegisterLists, load_list_config
 
 OWNER = "00000000-0000-4000-8000-00000000000a"
 KARI = "00000000-0000-4000-8000-00000000000b"
@@ -42,7 +42,7 @@ def from_uri(uri: str) -> Path:
     [
         (ChatInstaller, LocalChatInstaller),
         (RoomProvisioner, LocalRoomProvisioner),
-        (ListMirror, LocalListMirror),
+        (RegisterLists, LocalListMirror),
         (ArchiveStore, LocalArchiveStore),
     ],
 )
@@ -76,7 +76,7 @@ async def provision_locally(rooms: LocalRoomProvisioner, title: str = "Renhold: 
 async def test_local_room_on_disk_with_room_json(tmp_path: Path) -> None:
     rooms = LocalRoomProvisioner(tmp_path)
     tab = await provision_locally(rooms)
-    room = tmp_path / "rooms" / "K-2026-0042 Renhold skoler barnehager"
+    room = tmp_path / "rooms" / "K-2026-0042"  # the room's folder is named by its competition
     assert sorted(p.name for p in room.iterdir() if p.is_dir()) == list(ROOM_FOLDERS)
     assert (room / ROOM_FOLDERS[0] / "Konkurransestrategi.docx").read_bytes() == b"PK strategi"
     recorded = json.loads((room / "room.json").read_text(encoding="utf-8"))
@@ -95,9 +95,7 @@ async def test_local_room_on_disk_with_room_json(tmp_path: Path) -> None:
 async def test_local_room_twice_is_the_same_room(tmp_path: Path) -> None:
     rooms = LocalRoomProvisioner(tmp_path)
     first = await provision_locally(rooms)
-    document = (
-        tmp_path / "rooms" / "K-2026-0042 Renhold skoler barnehager" / ROOM_FOLDERS[0] / "Konkurransestrategi.docx"
-    )
+    document = tmp_path / "rooms" / "K-2026-0042" / ROOM_FOLDERS[0] / "Konkurransestrategi.docx"
     document.write_bytes(b"edited by the faggruppe")
     again = await provision_locally(rooms)
     assert again == first
@@ -112,7 +110,7 @@ async def test_local_room_twice_is_the_same_room(tmp_path: Path) -> None:
 async def test_local_room_keeps_norwegian_letters(tmp_path: Path) -> None:
     rooms = LocalRoomProvisioner(tmp_path)
     await provision_locally(rooms, "Blåbær og ærfugl til Østre skole")
-    room = tmp_path / "rooms" / "K-2026-0042 Blåbær og ærfugl til Østre skole"
+    room = tmp_path / "rooms" / "K-2026-0042"
     assert (room / "03 Spørsmål og svar").is_dir()
     assert json.loads((room / "room.json").read_text(encoding="utf-8"))["channelName"].endswith("Østre skole")
 
@@ -129,23 +127,39 @@ async def test_local_room_names_cannot_escape_the_data_dir(tmp_path: Path) -> No
     assert all(base in p.resolve().parents for p in base.rglob("*"))
 
 
-async def test_local_list_upsert(tmp_path: Path) -> None:
+async def test_local_list_csv_follows_the_column_config(tmp_path: Path) -> None:
+    """Norwegian headers in the configured order, rows updated in place, a column added later
+    appended, a column no longer configured kept (the CSV flow itself: test_record_lists.py)."""
+    spec = load_list_config().lists["contract"].for_site("open")
     mirror = LocalListMirror(tmp_path)
-    first = await mirror.upsert_item("Kontrakter", "K-1", {"Leverandor": "A", "Verdi": 100})
-    second = await mirror.upsert_item("Kontrakter", "K-2", {"Leverandor": "B"})
-    again = await mirror.upsert_item("Kontrakter", "K-1", {"Verdi": 200})
-    assert first == again == "1" and second == "2"
-    stored = json.loads((tmp_path / "lists" / "Kontrakter.json").read_text(encoding="utf-8"))
-    items = {i["key"]: i for i in stored["items"]}
-    assert items["K-1"]["fields"] == {"Leverandor": "A", "Verdi": 200}
-    assert mirror.read("Kontrakter") == stored["items"]
+    await mirror.ensure_list(spec)
+    first = await mirror.create_item(
+        spec, {"InnkjopRef": "K-1", "Title": "Renhold; skoler", "Startdato": "2026-01-01T00:00:00Z"}
+    )
+    second = await mirror.create_item(spec, {"InnkjopRef": "K-2", "Title": "Brøyting"})
+    assert await mirror.update_item(spec, first, {"Title": "Renhold, skoler og barnehager"})
+    assert not await mirror.update_item(spec, "99", {"Title": "x"})
+    rows = mirror.read("Kontrakter")
+    assert [r["ID"] for r in rows] == [first, second] == ["1", "2"]
+    assert rows[0]["Tittel"] == "Renhold, skoler og barnehager" and rows[0]["Startdato"] == "2026-01-01"
+    header = (tmp_path / "sharepoint" / "Kontrakter.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header.split(";") == ["ID", *(c.display for c in spec.columns)]
+    found = await mirror.find_item(spec, "K-2")
+    assert found is not None and found.item_id == "2" and found.fields["Title"] == "Brøyting"
+    wider = load_list_config().lists["contract"].for_site("restricted")
+    await LocalListMirror(tmp_path).ensure_list(wider)  # the same file, more columns
+    header = (tmp_path / "sharepoint" / "Kontrakter.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header.split(";")[-1] == "Interne notater"
+    await mirror.ensure_list(spec)  # the narrower set again: nothing removed
+    assert "Interne notater" in mirror.read("Kontrakter")[0]
 
 
-async def test_local_list_concurrent_upserts_keep_every_item(tmp_path: Path) -> None:
+async def test_local_list_concurrent_creates_keep_every_item(tmp_path: Path) -> None:
+    spec = load_list_config().lists["contract"].for_site("open")
     mirror = LocalListMirror(tmp_path)
-    ids = await asyncio.gather(*(mirror.upsert_item("L", f"k{i}", {"n": i}) for i in range(20)))
+    ids = await asyncio.gather(*(mirror.create_item(spec, {"InnkjopRef": f"k{i}"}) for i in range(20)))
     assert sorted(ids, key=int) == [str(i) for i in range(1, 21)]
-    assert len(mirror.read("L")) == 20
+    assert len(await mirror.all_items(spec)) == 20
 
 
 async def test_local_archive_with_metadata(tmp_path: Path) -> None:

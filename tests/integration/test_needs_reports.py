@@ -425,16 +425,25 @@ async def test_approve_by_innkjoper(bot: Bot) -> None:
     # The submitter is told in her personal chat, by the outbox.
     assert len(bot.stub.cards(KARI_CHAT)) == kari_cards_before
     updates_before = len(bot.stub.updates)
-    assert await bot.drain() == 2  # the notice, and the intake card again for everyone
-    assert len(bot.stub.updates) == updates_before + 1
-    assert "Godkjent av Ingrid Innkjøper" in texts_of(adaptive_cards(bot.stub.updates[-1].activity)[0])
-    notices = bot.stub.cards(KARI_CHAT)[kari_cards_before:]
-    assert len(notices) == 1
-    notice = texts_of(notices[0])
-    assert f"Behovsmelding {ref}: Godkjent" in notice
-    assert competition in notice and "Ser bra ut, vi tar kontakt." in notice
+    await bot.drain(rounds=20)
+    # The notice, the competition's room (it redraws the intake card as it goes) and the
+    # archive copies of the decided report and the room's draft strategy, each done once.
+    rows = await bot.outbox()
+    done = [(r.kind, r.status) for r in rows]
+    for kind in ("needs_report.notify_submitter", "competition.provision_room"):
+        assert done.count((kind, "done")) == 1, (kind, done)
+    archived = sorted(r.payload["document"] for r in rows if r.kind == "archive.document")
+    assert archived == ["needs_report", "strategy"], rows
+    assert all(status == "done" for _, status in done), done
+    assert len(bot.stub.updates) > updates_before
+    last = texts_of(adaptive_cards(bot.stub.updates[-1].activity)[0])
+    assert "Godkjent av Ingrid Innkjøper" in last
+    notices = [texts_of(c) for c in bot.stub.cards(KARI_CHAT)[kari_cards_before:]]
+    decisions = [n for n in notices if f"Behovsmelding {ref}: Godkjent" in n]
+    assert len(decisions) == 1
+    assert competition in decisions[0] and "Ser bra ut, vi tar kontakt." in decisions[0]
     assert await bot.drain() == 0
-    assert len(bot.stub.cards(KARI_CHAT)) == kari_cards_before + 1
+    assert len(bot.stub.cards(KARI_CHAT)) == kari_cards_before + len(notices)
 
 
 async def test_second_approve_is_already_handled(bot: Bot) -> None:

@@ -438,6 +438,11 @@ async def test_audit_hooks_add_their_effects_to_the_same_transaction(store: Stor
         async with store.unit_of_work(KARI) as uow:
             uow.audit("needs_report.submitted", "needs_report", "BM-2026-0001", {"title": "Stoler"})
             uow.audit("contract.created", "contract", "AVT-1")
+        # The same change audited again (a retried step): its effect is on its way already, so
+        # neither a second row nor a failed transaction.
+        async with store.unit_of_work(KARI) as uow:
+            uow.audit("contract.created", "contract", "AVT-1")
+            uow.audit("contract.created", "contract", "AVT-1")
         with pytest.raises(RuntimeError):
             async with store.unit_of_work(KARI) as uow:
                 uow.audit("needs_report.withdrawn", "needs_report", "BM-2026-0001")
@@ -446,6 +451,8 @@ async def test_audit_hooks_add_their_effects_to_the_same_transaction(store: Stor
         store.audit_hooks.remove(mirror)
     assert [(e.action, e.entity, e.entity_id, e.details) for e in seen] == [
         ("needs_report.submitted", "needs_report", "BM-2026-0001", {"title": "Stoler"}),
+        ("contract.created", "contract", "AVT-1", {}),
+        ("contract.created", "contract", "AVT-1", {}),
         ("contract.created", "contract", "AVT-1", {}),
         ("needs_report.withdrawn", "needs_report", "BM-2026-0001", {}),
     ]

@@ -37,6 +37,7 @@ from tests.cardcheck import (
     validate_card,
 )
 from tests.connector_stub import card_texts
+from tests.unit.test_competition_cards import COMPETITION_SAMPLES
 
 LANGS = ["nb", "en"]
 
@@ -226,6 +227,23 @@ def _notice(lang: str, s: str) -> list[dict[str, Any]]:
     ]
 
 
+def _records_picker(lang: str, s: str) -> list[dict[str, Any]]:
+    base: dict[str, Any] = {"title": s, "intro": s, "request_id": 7, "more": None, "error": None, "selected": ""}
+    choices = [{"title": s, "value": "0"}, {"title": s, "value": "1"}]
+    return [
+        {**base, "choices": choices},
+        {**base, "choices": choices, "error": s, "selected": "1", "more": s},
+        {**base, "choices": []},
+    ]
+
+
+def _records_receipt(lang: str, s: str) -> list[dict[str, Any]]:
+    line = {"name": s, "state": s, "color": "Good", "reference": s, "url": "https://contoso.sharepoint.com/a.pdf"}
+    waiting = {"name": s, "state": s, "color": "Default", "reference": None, "url": None}
+    base: dict[str, Any] = {"title": s, "summary": s, "request_id": 7}
+    return [{**base, "lines": [line, waiting], "done": False}, {**base, "lines": [line], "done": True}]
+
+
 def _reminder(lang: str, s: str) -> list[dict[str, Any]]:
     actions = [
         {"title": s, "verb": "reminder.extend_option", "data": {"reminder": 7}, "style": "positive"},
@@ -277,9 +295,148 @@ def _welcome(lang: str, s: str) -> list[dict[str, Any]]:
     return [{"actions": actions, "coming": [s, s]}, {"actions": actions, "coming": []}]
 
 
+def _delivery_status(lang: str, s: str) -> list[dict[str, Any]]:
+    retry = {"title": s, "verb": "outbox.retry", "data": {"id": 7}}
+    jobs = [{"title": s, "facts": _facts(s), "retry": retry}, {"title": s, "facts": _facts(s), "retry": None}]
+    actions = [{"title": s, "verb": "outbox.status", "data": {}}]
+    base = {"heading": s, "summary": s, "shown_line": s, "notice": s, "notice_color": "Good", "jobs": jobs}
+    return [
+        dict(base, actions=actions),
+        dict(base, shown_line=None, notice=None, jobs=[], actions=actions),
+    ]
+
+
+def _delivery_dead_letter(lang: str, s: str) -> list[dict[str, Any]]:
+    actions = [{"title": s, "verb": "outbox.retry", "data": {"id": 7, "view": "alert"}, "style": "positive"}]
+    base = {"heading": s, "intro": s, "facts": _facts(s), "status_line": None, "notice": None, "actions": actions}
+    return [base, dict(base, intro=None, status_line=s, notice=s, actions=[])]
+
+
+def _deviation_form(lang: str, s: str) -> list[dict[str, Any]]:
+    values = {
+        "contract": "KAV-1",
+        "supplier_name": s,
+        "category": "hms",
+        "severity": "high",
+        "description": s,
+        "occurred_on": "2026-09-01",
+        "location": s,
+        "financial_impact": s,
+        "breached_clause": s,
+    }
+    base = {
+        "step": 1,
+        "step_title": s,
+        "values": values,
+        "errors": {"contract": s, "description": s},
+        "stray": s,
+        "notice": s,
+        "dialog": False,
+        "draft_id": "d1",
+        "contract_choices": [{"title": s, "value": "KAV-1"}, {"title": s, "value": "not_listed"}],
+        "categories": [{"title": s, "value": "hms"}],
+        "severities": [{"title": s, "value": "high", "help": s}],
+        "limits": {"supplier_name": 200, "description": 4000, "location": 200, "breached_clause": 500},
+        "source_line": s,
+        "attachments": [{"name": s, "line": s, "stored": "a.png"}],
+        "attachments_limits": s,
+        "attachments_count": s,
+        "summary": [{"title": s, "value": s}],
+    }
+    return [
+        base,
+        dict(base, step=2, dialog=True),
+        dict(base, step=3, errors={"attachments": s}),
+        dict(base, step=3, dialog=True, summary=[], attachments=[], notice=None, stray=""),
+    ]
+
+
+def _deviation_receipt(lang: str, s: str) -> list[dict[str, Any]]:
+    base = {
+        "heading": s,
+        "intro": s,
+        "next_line": s,
+        "facts": _facts(s),
+        "attachments": s,
+        "status_color": "Good",
+        "ref": "AV-2026-0001",
+        "refresh_user_ids": ["29:x"],
+    }
+    return [base, dict(base, attachments="", refresh_user_ids=[])]
+
+
+def _deviation_report(lang: str, s: str) -> list[dict[str, Any]]:
+    base = {
+        "heading": s,
+        "severity_line": s,
+        "critical": True,
+        "status_line": s,
+        "status_color": "Warning",
+        "facts": _facts(s),
+        "description": s,
+        "source_line": s,
+        "source_url": "https://teams.microsoft.com/l/message/1",
+        "files": [{"name": s, "url": ""}],
+        "history": [s, s],
+        "open": True,
+        "choices": [{"title": s, "value": "in_progress"}, {"title": s, "value": "closed"}],
+        "status_value": "in_progress",
+        "needs_deadline": True,
+        "needs_notice": True,
+        "note": s,
+        "remedy_deadline": "2026-10-01",
+        "supplier_notice": "formal_notice",
+        "errors": {"status": s, "note": s, "remedy_deadline": s, "supplier_notice": s},
+        "notice": s,
+        "notice_hint": s,
+        "closed_line": "",
+        "ref": "AV-2026-0001",
+        "refresh_user_ids": ["29:x"],
+    }
+    return [
+        base,
+        dict(base, open=False, source_url="", closed_line=s, errors={}, notice=None, files=[], history=[]),
+        dict(base, needs_deadline=False, needs_notice=False, source_url="", severity_line=""),
+    ]
+
+
+def _deviation_attachments(lang: str, s: str) -> list[dict[str, Any]]:
+    base = {"heading": s, "accepted": [s], "refused": [s], "kept": s, "count": s, "draft_id": "d1"}
+    return [base, dict(base, refused=[], kept="")]
+
+
+def _deviation_list(lang: str, s: str) -> list[dict[str, Any]]:
+    items = [{"ref": "AV-2026-0001", "title": s, "line": s}]
+    return [{"items": items, "draft_line": s}, {"items": [], "draft_line": None}]
+
+
+def _deviation_summary(lang: str, s: str) -> list[dict[str, Any]]:
+    base = {
+        "heading": s,
+        "counts": s,
+        "average": s,
+        "by_category": [{"title": s, "value": "2"}],
+        "by_severity": [{"title": s, "value": "1"}],
+        "rows": [{"title": s, "line": s, "ref": "AV-2026-0001"}],
+        "more": s,
+        "supplier": s,
+        "notice": s,
+    }
+    return [base, dict(base, rows=[], by_category=[], by_severity=[], more="", notice=None)]
+
+
 SAMPLES: dict[str, Sample] = {
+    **COMPETITION_SAMPLES,  # tests/unit/test_competition_cards.py
     "contract_form": _contract_form,
     "contract_list": _contract_list,
+    "delivery_dead_letter": _delivery_dead_letter,
+    "delivery_status": _delivery_status,
+    "deviation_attachments": _deviation_attachments,
+    "deviation_form": _deviation_form,
+    "deviation_list": _deviation_list,
+    "deviation_receipt": _deviation_receipt,
+    "deviation_report": _deviation_report,
+    "deviation_summary": _deviation_summary,
     "escalation": _escalation,
     "needs_report_form": _needs_report_form,
     "needs_report_intake": _needs_report_intake,
@@ -287,6 +444,8 @@ SAMPLES: dict[str, Sample] = {
     "needs_report_question": _needs_report_question,
     "needs_report_summary": _needs_report_summary,
     "notice": _notice,
+    "records_picker": _records_picker,
+    "records_receipt": _records_receipt,
     "reminder": _reminder,
     "welcome": _welcome,
 }

@@ -32,12 +32,10 @@ NB_COMMANDS = [
     "språk engelsk",
 ]
 EN_COMMANDS = ["help", "needs report", "my needs reports", "my contracts", "new contract", "language norwegian"]
-# What the product does today, and words for what it does not do yet (deviation reports,
-# the competition's collaboration room, SharePoint mirroring and archiving): the manifest
-# must not promise those to the people who install it.
+# What the product does today, and words for what it does not do yet (the competition's
+# collaboration room, SharePoint mirroring and archiving): the manifest must not promise those
+# to the people who install it.
 NOT_BUILT = (
-    "avvik",
-    "deviation",
     "samhandling",
     "collaboration",
     "rom ",
@@ -142,7 +140,8 @@ def test_names_bot_scopes_and_norwegian_commands(configured_package: Path) -> No
     assert manifest["developer"]["websiteUrl"].startswith("https://")
     bot = manifest["bots"][0]
     assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
-    assert bot["supportsFiles"] is False
+    # Photos and files for a deviation report are sent in the personal chat (issue 11).
+    assert bot["supportsFiles"] is True
     assert bot["isNotificationOnly"] is False
     assert sorted(scope for cl in bot["commandLists"] for scope in cl["scopes"]) == [
         "groupChat",
@@ -183,6 +182,29 @@ def test_every_command_is_one_the_bot_answers() -> None:
     assert titles == {item[0] if isinstance(item, tuple) else item for item in NB_COMMANDS} | set(EN_COMMANDS)
     for title in sorted(titles):
         assert router.match_text(title) is not None, f"the bot has no command {title!r}"
+
+
+def test_message_action_reports_a_deviation(configured_package: Path) -> None:
+    """ "Meld avvik" on any message: an action command whose fetchTask the bot answers
+    (bot/routes/deviation_report.py registers composeExtension/fetchTask and submitAction)."""
+    from bot.routes import build_router
+    from bot.routes.deviation_report import COMMAND_ID
+
+    manifest, _ = read_package(configured_package)
+    (extension,) = manifest["composeExtensions"]
+    assert extension["botId"] == CLIENT_ID
+    (command,) = extension["commands"]
+    assert command == {
+        "id": COMMAND_ID,
+        "type": "action",
+        "title": "Meld avvik",
+        "description": command["description"],
+        "context": ["message"],
+        "fetchTask": True,
+    }
+    assert command["description"]
+    router = build_router()
+    assert {"composeExtension/fetchTask", "composeExtension/submitAction"} <= set(router.invokes)
 
 
 def test_description_claims_only_what_the_product_does() -> None:
@@ -248,6 +270,13 @@ def test_manifest_asks_for_exactly_the_documented_rsc_permissions(configured_pac
     assert not any(name.endswith(".Group") for name, kind in kinds.items() if kind == "Application")
 
 
+def test_manifest_declares_private_channel_support(configured_package: Path) -> None:
+    """Issue 10: the room's welcome may be posted in a private channel (bots there are a preview)."""
+    manifest, _ = read_package(configured_package)
+    assert manifest["supportsChannelFeatures"] == "tier1"
+    assert "team" in manifest["bots"][0]["scopes"]
+
+
 def test_every_graph_call_in_the_code_is_documented() -> None:
     """A new Graph call in integrations/ must get its row (and permission) in docs/permissions.md."""
     text = (build.PROJECT_DIR / "docs" / "permissions.md").read_text(encoding="utf-8")
@@ -264,7 +293,8 @@ def test_every_graph_call_in_the_code_is_documented() -> None:
             "/tabs",
             "POST /teams`",
         ],
-        "integrations/sharepoint.py": ["/lists/", "listItem/fields"],
+        "integrations/sharepoint.py": ["listItem/fields"],
+        "integrations/sharepoint_lists.py": ["POST /sites/{id}/lists`", "/columns", "$filter=fields/", "$top"],
         "integrations/drive_uploads.py": [":/content", "createUploadSession"],
     }
     for module, needles in calls.items():
