@@ -153,6 +153,7 @@ async def build_runtime(
         follow_up_channel_id=settings.followup_channel_id,
         attachment_store=build_attachment_store(settings, graph),
         export_dir=settings.data_dir / "exports",
+        teams_files=not settings.local_mode,
     )
     outbox = OutboxWorker(
         store,

@@ -5,7 +5,9 @@ outbox row's message id for notices: `SentMessages`) and records it right after,
 never posts twice except when the process dies between Teams accepting a post and the record.
 Routing: each avtaleforvalter of the contract in her personal chat; Innkjøpsseksjonen's
 follow-up channel when there is none, when the supplier was typed, or when no avtaleforvalter
-can be reached. Files go to the attachment store under the report's reference.
+can be reached. Files go to the attachment store under the report's reference. The supplier CSV
+goes under `DATA_DIR/exports/` in local mode and as a Teams file (consent card, upload, file card:
+`bot/deviation_files.py`) in the tenant.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from cards.strings import text
 from dialogs import deviation_report as dialog
 from dialogs.services import Services
 from procurement.access import SYSTEM
 from procurement.deviations.effects import (
     AlertCritical,
+    AnswerSupplierExport,
     EscalateRemedyDeadline,
     MakeSupplierNotice,
     NotifyReporter,
@@ -40,6 +45,15 @@ from procurement.store.effects import Effect
 from procurement.store.outbox import Handlers, SentMessages
 from procurement.store.tables import utcnow
 
+from .deviation_files import (
+    PendingExport,
+    PendingExports,
+    consent_attachment,
+    export_id,
+    file_info_attachment,
+    upload,
+    upload_allowed,
+)
 from .proactive import ProactiveSender
 
 log = logging.getLogger(__name__)
@@ -54,12 +68,18 @@ class DeviationEffects:
         follow_up_channel_id: str,
         attachment_store: AttachmentStore,
         export_dir: Path,
+        teams_files: bool = False,
+        allow_http_upload: bool = False,
     ) -> None:
         self.s = services
         self.sender = sender
         self.channel = follow_up_channel_id
         self.files = attachment_store
         self.export_dir = export_dir
+        # The tenant sends the CSV as a Teams file; local mode (no OneDrive) writes it to disk.
+        self.teams_files = teams_files
+        self.allow_http_upload = allow_http_upload
+        self.pending = PendingExports(export_dir / "pending")
         self.sent = SentMessages(services.store)
 
     def handlers(self) -> Handlers:
@@ -74,6 +94,7 @@ class DeviationEffects:
             RemindRemedyDeadline: self.remind_deadline,
             EscalateRemedyDeadline: self.escalate_deadline,
             SendSupplierExport: self.send_export,
+            AnswerSupplierExport: self.answer_export,
         }
 
     # -- helpers --------------------------------------------------------------------------
@@ -249,6 +270,9 @@ class DeviationEffects:
         lang = effect.lang if effect.lang in ("nb", "en") else self.lang
         content = export_csv(reports, lambda key: text(lang, key))
         name = export_file_name(effect.supplier, utcnow())
+        if self.teams_files:
+            await self._offer_export(effect, lang, name, content, len(reports))
+            return
         path = self.export_dir / name
         await asyncio.to_thread(_write, path, content)
         card = dialog.export_card(lang, effect.supplier, len(reports), str(path))
@@ -258,6 +282,53 @@ class DeviationEffects:
             return activity
 
         await self._once(effect, send)
+
+    async def _offer_export(self, effect: SendSupplierExport, lang: str, name: str, content: bytes, count: int) -> None:
+        """The consent card; the bytes wait on the server for the answer."""
+        if await self.sent.get(effect):
+            return
+        export = export_id(effect.requester_aad_id, effect.supplier, effect.requested_at)
+        pending = PendingExport(effect.requester_aad_id, name, lang, content)
+        await asyncio.to_thread(self.pending.put, export, pending)
+        description = text(lang, "dv_export_consent", supplier=effect.supplier, count=count)
+        attachment = consent_attachment(name, description, len(content), export)
+
+        async def send() -> str:
+            _, activity = await self.sender.send_attachment_to_user(effect.requester_aad_id, attachment)
+            return activity
+
+        await self._once(effect, send)
+
+    async def answer_export(self, effect: AnswerSupplierExport) -> None:
+        if await self.sent.get(effect):
+            return
+        pending = await asyncio.to_thread(self.pending.get, effect.export_id, effect.invoker_aad_id)
+        if pending is None:  # not this user's, answered already, or never made: nothing to give
+            log.info("file consent answer for unknown export %s ignored", effect.export_id[:32])
+            return
+        if effect.accepted:
+            if not upload_allowed(effect.upload_url, allow_http=self.allow_http_upload):
+                log.warning("file consent for export %s had no usable upload URL", effect.export_id)
+                return
+            async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as http:
+                await upload(http, effect.upload_url, pending.content)
+            attachment = file_info_attachment(
+                effect.name or pending.name, effect.content_url, effect.unique_id, effect.file_type
+            )
+
+            async def send() -> str:
+                _, activity = await self.sender.send_attachment_to_user(pending.owner_aad_id, attachment)
+                return activity
+
+        else:
+            card = dialog.export_declined_card(pending.lang, pending.name)
+
+            async def send() -> str:
+                _, activity = await self.sender.send_to_user(pending.owner_aad_id, card)
+                return activity
+
+        await self._once(effect, send)
+        await asyncio.to_thread(self.pending.drop, effect.export_id)
 
 
 def _write(path: Path, content: bytes) -> None:

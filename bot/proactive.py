@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import aiohttp
-from microsoft_agents.activity import Activity, ActivityTypes, ConversationReference
+from microsoft_agents.activity import Activity, ActivityTypes, Attachment, ConversationReference
 from microsoft_agents.hosting.core import ChannelServiceAdapter, TurnContext
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 
@@ -156,6 +156,23 @@ class ProactiveSender:
         conversation_id = await self.personal_conversation(aad_id)
         try:
             activity_id = await self.send_card(conversation_id, card)
+        except Unreachable as gone:
+            await self.people.mark_unreachable(aad_id, conversation_id, gone.why)
+            raise
+        return conversation_id, activity_id
+
+    async def send_attachment_to_user(self, aad_id: str, attachment: Attachment) -> tuple[str, str]:
+        """A Teams file card (consent or info, not an Adaptive Card) in the user's personal chat."""
+        conversation_id = await self.personal_conversation(aad_id)
+
+        async def work(context: TurnContext) -> str:
+            response = await context.send_activity(Activity(type=ActivityTypes.message, attachments=[attachment]))
+            return str(getattr(response, "id", "") or "")
+
+        try:
+            reference = await self._reference(conversation_id, channel=False)
+            await self.limiter.acquire(conversation_id)
+            activity_id = str(await self._continue(reference, work))
         except Unreachable as gone:
             await self.people.mark_unreachable(aad_id, conversation_id, gone.why)
             raise

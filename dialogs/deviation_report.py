@@ -37,7 +37,7 @@ from procurement.deviations.summary import SupplierSummary
 from procurement.shared.dates import format_date, format_datetime
 from procurement.shared.money import format_nok
 
-from .base import Reply, as_text
+from .base import Reply, as_dict, as_text
 from .services import Services
 
 STATUS_COLOR = {
@@ -645,6 +645,29 @@ def export_card(lang: str, supplier: str, count: int, path: str) -> dict[str, An
 async def export(s: Services, actor: Actor, data: dict[str, Any]) -> Reply:
     found = await s.deviations.request_export(actor, as_text(data.get("supplier"), 200))
     return Reply(card=summary_card(found, actor.lang, notice=text(actor.lang, "dv_export_coming")))
+
+
+def export_declined_card(lang: str, name: str) -> dict[str, Any]:
+    """Declined on the file consent card: plainly, nothing was sent."""
+    return render_card(
+        "notice",
+        lang,
+        title=text(lang, "dv_export_declined_title"),
+        body=text(lang, "dv_export_declined_body", name=name),
+    )
+
+
+async def file_consent(s: Services, actor: Actor, value: dict[str, Any]) -> dict[str, Any]:
+    """`fileConsent/invoke`: the answer on the CSV's consent card. Only the export's id is taken
+    from the card; the outbox checks it is this user's and sends the stored bytes. Answered 200
+    with an empty body either way (Teams shows an error for anything else)."""
+    export = as_dict(value.get("context")).get("exportId")
+    answer = value.get("action")
+    if isinstance(export, str) and re.fullmatch(r"[0-9a-f]{32}", export) and answer in ("accept", "decline"):
+        info = as_dict(value.get("uploadInfo"))
+        upload = {k: v for k, v in info.items() if isinstance(k, str) and isinstance(v, str)}
+        await s.deviations.answer_export(actor, export, answer == "accept", upload)
+    return {}
 
 
 # -- the message action ("Meld avvik" on a message) -------------------------------------------------

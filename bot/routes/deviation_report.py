@@ -93,6 +93,8 @@ def register(router: Router) -> None:
             return deviation_report.task_message(deviation_report.unknown_command(actor))
         return await deviation_report.submit_action(s, actor, value)
 
+    router.invoke("fileConsent/invoke")(deviation_report.file_consent)
+
     router.verbs_to(
         {
             "deviation.open": open_verb,

@@ -108,6 +108,28 @@ class SendSupplierExport(Effect):
     requested_at: str  # ISO datetime: one export per request
 
 
+@dataclass(frozen=True)
+class AnswerSupplierExport(Effect):
+    """The requester's answer on the file consent card: upload the CSV and show it in the chat,
+    or say that it was not sent. The bytes stay on the server under `export_id`; the handler
+    gives them only to the requester (`invoker_aad_id` is the one who answered)."""
+
+    kind: ClassVar[str] = "deviation.supplier_export_answer"
+    export_id: str
+    invoker_aad_id: str
+    accepted: bool
+    upload_url: str = ""
+    content_url: str = ""
+    name: str = ""
+    unique_id: str = ""
+    file_type: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        # One answer per export and user; the upload URL is long and not part of the identity.
+        return f"{self.kind}:{self.export_id}:{self.invoker_aad_id}:{self.accepted}"
+
+
 EFFECTS: tuple[type[Effect], ...] = (
     SendReceipt,
     RouteToManager,
@@ -119,4 +141,5 @@ EFFECTS: tuple[type[Effect], ...] = (
     RemindRemedyDeadline,
     EscalateRemedyDeadline,
     SendSupplierExport,
+    AnswerSupplierExport,
 )

@@ -31,6 +31,7 @@ from procurement.deviations import summary as summaries
 from procurement.deviations.access import POLICY, authorize, supplier_relations
 from procurement.deviations.effects import (
     AlertCritical,
+    AnswerSupplierExport,
     EscalateRemedyDeadline,
     MakeSupplierNotice,
     NotifyReporter,
@@ -83,6 +84,7 @@ from procurement.store.tables import (
     DeviationCard,
     DeviationStatusChange,
     Draft,
+    OutboxItem,
     SubmitRecord,
     utcnow,
 )
@@ -811,6 +813,25 @@ class Deviations:
             )
             uow.emit(SendSupplierExport(actor.aad_id, found.supplier, actor.lang, utcnow().isoformat()))
         return found
+
+    async def answer_export(self, actor: Actor, export_id: str, accepted: bool, upload: dict[str, str]) -> None:
+        """The answer on the CSV's file consent card, for the outbox; whether the export is this
+        user's is checked there against the stored one (a stranger's answer does nothing). Teams
+        may repeat the invoke: an answer already queued is not queued again."""
+        effect = AnswerSupplierExport(
+            export_id,
+            actor.aad_id,
+            accepted,
+            upload_url=upload.get("uploadUrl", "")[:4000],
+            content_url=upload.get("contentUrl", "")[:4000],
+            name=upload.get("name", "")[:300],
+            unique_id=upload.get("uniqueId", "")[:200],
+            file_type=upload.get("fileType", "")[:20],
+        )
+        async with self.store.unit_of_work(actor) as uow:
+            key = effect.idempotency_key[:300]
+            if await uow.session.scalar(sa.select(OutboxItem.id).where(OutboxItem.idempotency_key == key)) is None:
+                uow.emit(effect)
 
     async def supplier_reports(self, supplier: str) -> list[DeviationReport]:
         """For the export's handler (the system; the request was checked)."""

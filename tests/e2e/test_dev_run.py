@@ -173,7 +173,8 @@ async def dev_run(
         run = DevRun(proc, log_path, data_dir, bot_port, pg_port)
         try:
             deadline = time.monotonic() + 45
-            while wait_ready and "== ready" not in run.log():
+            # The banner is printed line by line: wait for its last line, not only its first.
+            while wait_ready and not _banner_done(run.log()):
                 assert proc.returncode is None, f"./dev run exited {proc.returncode}:\n{run.log()}"
                 assert time.monotonic() < deadline, f"./dev run not ready:\n{run.log()}"
                 await asyncio.sleep(0.2)
@@ -213,6 +214,11 @@ async def _welcome_card(page: Any) -> Any:
     assert "behovsmeldinger til Innkjøpsseksjonen" in card_text
     assert await card.first.get_by_role("button", name="Ny behovsmelding").is_visible()
     return card.first
+
+
+def _banner_done(text: str) -> bool:
+    """The ready banner has reached its last line ("Ctrl-C stops …")."""
+    return "== ready" in text and "Ctrl-C stops" in text[text.index("== ready") :]
 
 
 def _assert_quiet_stop(run: DevRun) -> None:
@@ -351,7 +357,7 @@ async def test_dev_playground_as_siri_next_to_dev_run_gets_her_reminder(
 
         try:
             deadline = time.monotonic() + 45
-            while "== ready" not in side_text():
+            while not _banner_done(side_text()):
                 assert side.returncode is None, f"./dev playground exited {side.returncode}:\n{side_text()}"
                 assert time.monotonic() < deadline, f"./dev playground not ready:\n{side_text()}"
                 await asyncio.sleep(0.2)
